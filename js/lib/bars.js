@@ -1,0 +1,38 @@
+// Compact before/after probability bars drawn in the browser: the instant answer the
+// front-end can give without the kernel (the bqplot chart catches up from the kernel).
+import { fmt, h } from "./dom.js";
+
+/**
+ * Render rows {label, cls, before, after, target} into `container`.
+ * @param {HTMLElement} container
+ * @param {{label:string, cls:number, before:number, after:number|null, target:boolean}[]} rows
+ * @param {(cls:number) => void} onSelect called when a row is activated
+ */
+export function renderBars(container, rows, onSelect) {
+  container.replaceChildren(
+    ...rows.map((row) => {
+      const after = row.after === null ? row.before : row.after;
+      const delta = after - row.before;
+      const button = h(
+        "button",
+        {
+          class: `nnw-bar-row${row.target ? " nnw-target" : ""}`,
+          "aria-pressed": row.target ? "true" : "false",
+          title: `Make '${row.label}' the target class`,
+          "data-class": row.cls,
+        },
+        h("span", { class: "nnw-bar-label" }, row.label),
+        h(
+          "span",
+          { class: "nnw-bar-track" },
+          h("span", { class: "nnw-bar nnw-bar-before", style: `width:${(100 * row.before).toFixed(1)}%` }),
+          h("span", { class: "nnw-bar nnw-bar-after", style: `width:${(100 * after).toFixed(1)}%` }),
+        ),
+        h("span", { class: "nnw-bar-value" }, fmt(after, 2)),
+        h("span", { class: `nnw-bar-delta ${delta < 0 ? "nnw-down" : "nnw-up"}` }, row.after === null ? "" : `${delta >= 0 ? "+" : "−"}${fmt(Math.abs(delta), 2)}`),
+      );
+      button.addEventListener("click", () => onSelect(row.cls));
+      return button;
+    }),
+  );
+}

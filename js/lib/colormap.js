@@ -1,0 +1,49 @@
+// Colour maps (lookup tables sent by the kernel, see nnwidgets/colormaps.py) and legends.
+import { sizeCanvas } from "./canvas.js";
+import { fmt, h } from "./dom.js";
+
+/**
+ * RGBA pixels colouring `values` on a symmetric [-limit, limit] scale; NaN is transparent.
+ * @param {ArrayLike<number>} values
+ * @param {number} limit
+ * @param {Uint8Array} lut 256*3 RGB
+ * @param {number} opacity 0..1
+ */
+export function colorize(values, limit, lut, opacity) {
+  const out = new Uint8ClampedArray(values.length * 4);
+  const alpha = Math.round(255 * opacity);
+  const scale = limit > 0 ? 127.5 / limit : 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (Number.isNaN(v)) continue;
+    const k = Math.min(255, Math.max(0, Math.round(127.5 + v * scale))) * 3;
+    out[4 * i] = lut[k];
+    out[4 * i + 1] = lut[k + 1];
+    out[4 * i + 2] = lut[k + 2];
+    out[4 * i + 3] = alpha;
+  }
+  return out;
+}
+
+/** A legend element: gradient bar with ticks at -limit, 0, +limit and a units caption. */
+export function createLegend() {
+  const bar = h("canvas", { class: "nnw-legend-bar", "aria-hidden": "true" });
+  const ticks = h("div", { class: "nnw-legend-ticks" });
+  const caption = h("div", { class: "nnw-legend-caption" });
+  const el = h("div", { class: "nnw-legend", role: "img" }, bar, ticks, caption);
+  return {
+    el,
+    update(lut, limit, units, widthPx) {
+      const height = 12;
+      const ctx = sizeCanvas(bar, widthPx, height);
+      for (let x = 0; x < widthPx; x++) {
+        const k = Math.round((x / Math.max(widthPx - 1, 1)) * 255) * 3;
+        ctx.fillStyle = `rgb(${lut[k]},${lut[k + 1]},${lut[k + 2]})`;
+        ctx.fillRect(x, 0, 1, height);
+      }
+      ticks.replaceChildren(h("span", {}, fmt(-limit)), h("span", {}, "0"), h("span", {}, `+${fmt(limit)}`));
+      caption.textContent = units;
+      el.setAttribute("aria-label", `colour scale from ${fmt(-limit)} to ${fmt(limit)}: ${units}`);
+    },
+  };
+}

@@ -1,0 +1,35 @@
+// Tiny DOM helper shared by the front-ends.
+
+/**
+ * Create an element: h("button", {class: "x", onclick: f}, "Label").
+ * Keys starting with "on" add listeners; others become attributes.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+/** Format a number compactly for labels. */
+export function fmt(value, digits = 3) {
+  if (!Number.isFinite(value)) return "–";
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e4)) return value.toExponential(1);
+  return value.toFixed(digits);
+}
+
+/** Subscribe to model changes; returns a function that unsubscribes them all. */
+export function listen(model, handlers) {
+  for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
+  return () => {
+    for (const [event, fn] of Object.entries(handlers)) model.off(event, fn);
+  };
+}

@@ -1,0 +1,458 @@
+// Front-end of nnwidgets.OcclusionExplorer (anywidget ESM module).
+// Kernel state arrives in traits (see nnwidgets/widgets/occlusion.py); clicks are drawn at
+// once, answered at once from the sweep's cache when there is one, and confirmed by the
+// kernel's exact result for the latest request only (older results are never drawn).
+import "./occlusion.css";
+import { renderBars } from "./lib/bars.js";
+import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
+import { colorize, createLegend } from "./lib/colormap.js";
+import { h, listen } from "./lib/dom.js";
+import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
+import { createStatus } from "./lib/progress.js";
+import { getTensor } from "./lib/wire.js";
+
+const VIEW_SIDE = 360; // CSS pixels of the image's longer side
+
+function labelled(text, control) {
+  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
+}
+
+function render({ model, el }) {
+  let image = null; // offscreen canvas of the displayed image
+  let fill = null; // offscreen canvas of the fill
+  let overlay = null; // offscreen canvas of the coloured map
+  let requestId = model.get("probe_id");
+  let wanted = null; // {y, x, id}: the occluder the user asked for last
+  let hover = null;
+  let sentAt = 0;
+  let drawn = 0;
+  let pendingMove = null;
+
+  const canvas = h("canvas", {
+    class: "nnw-canvas",
+    tabindex: "0",
+    role: "img",
+    "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it.",
+  });
+  const legend = createLegend();
+  const status = createStatus(model);
+  const heading = h("div", { class: "nnw-heading" });
+  const source = h("div", { class: "nnw-source", "aria-live": "polite" });
+  const bars = h("div", { class: "nnw-bars" });
+
+  const windowInput = h("input", { type: "range", min: "1", step: "1" });
+  const strideInput = h("input", { type: "range", min: "1", step: "1" });
+  const windowOut = h("output", { class: "nnw-value" });
+  const strideOut = h("output", { class: "nnw-value" });
+  const fillSelect = h(
+    "select",
+    {},
+    ...["zero", "mean", "blur", "value"].map((v) => h("option", { value: v }, v)),
+  );
+  const fillValue = h("input", { type: "number", step: "0.1", class: "nnw-number", "aria-label": "Fill value" });
+  const modeSelect = h(
+    "select",
+    {},
+    h("option", { value: "probability" }, "drop in probability"),
+    h("option", { value: "raw" }, "drop in raw output"),
+  );
+  const opacityInput = h("input", { type: "range", min: "0", max: "1", step: "0.05" });
+  const targetSelect = h("select", { class: "nnw-target-select" });
+  const sweepButton = h("button", { class: "nnw-button nnw-primary" }, "Sweep");
+  const stopButton = h("button", { class: "nnw-button" }, "Stop");
+  const clearButton = h("button", { class: "nnw-button" }, "Clear");
+  const saveButton = h("button", { class: "nnw-button", title: "Download the view as PNG" }, "Save PNG");
+
+  const root = h(
+    "div",
+    { class: "nnw nnw-occlusion" },
+    heading,
+    h(
+      "div",
+      { class: "nnw-main" },
+      h("div", { class: "nnw-stage" }, canvas, legend.el),
+      h(
+        "div",
+        { class: "nnw-side" },
+        labelled("Target class", targetSelect),
+        source,
+        bars,
+      ),
+    ),
+    h(
+      "div",
+      { class: "nnw-controls" },
+      labelled("Window", h("span", { class: "nnw-inline" }, windowInput, windowOut)),
+      labelled("Stride", h("span", { class: "nnw-inline" }, strideInput, strideOut)),
+      labelled("Fill", h("span", { class: "nnw-inline" }, fillSelect, fillValue)),
+      labelled("Map", modeSelect),
+      labelled("Opacity", opacityInput),
+      h("div", { class: "nnw-buttons" }, sweepButton, stopButton, clearButton, saveButton),
+    ),
+    status.el,
+  );
+  el.append(root);
+
+  // -- geometry ------------------------------------------------------------------------
+  const inputSize = () => model.get("image_size"); // [H, W] of the model input
+  const cssSize = () => {
+    const [height, width] = inputSize();
+    const scale = VIEW_SIDE / Math.max(height, width);
+    return [Math.round(width * scale), Math.round(height * scale)];
+  };
+  const toCss = (row, col) => {
+    const [height, width] = inputSize();
+    const [cw, ch] = cssSize();
+    return [(col * cw) / width, (row * ch) / height];
+  };
+
+  // -- state from the kernel -----------------------------------------------------------
+  function loadImages() {
+    const img = getTensor(model, "image");
+    const fil = getTensor(model, "fill_image");
+    image = img && pixelCanvas(rgbToRgba(img), img.shape[1], img.shape[0]);
+    fill = fil && pixelCanvas(rgbToRgba(fil), fil.shape[1], fil.shape[0]);
+  }
+
+  function loadOverlay() {
+    const map = getTensor(model, "heatmap_view");
+    const lut = getTensor(model, "colormap").data;
+    const limit = model.get("heatmap_limit");
+    legend.el.hidden = map === null;
+    if (map === null) {
+      overlay = null;
+      root.dataset.sweep = "none";
+      return;
+    }
+    overlay = pixelCanvas(colorize(map.data, limit, lut, model.get("opacity")), map.shape[1], map.shape[0]);
+    legend.update(lut, limit, model.get("heatmap_units"), Math.min(cssSize()[0], 320));
+    root.dataset.sweep = model.get("sweep_probs") === null ? "partial" : "complete";
+  }
+
+  // -- drawing -------------------------------------------------------------------------
+  function shownProbe() {
+    if (wanted) return wanted;
+    const probe = model.get("probe");
+    return probe ? { y: probe[0], x: probe[1] } : null;
+  }
+
+  function draw() {
+    const [cw, ch] = cssSize();
+    const ctx = sizeCanvas(canvas, cw, ch);
+    ctx.clearRect(0, 0, cw, ch);
+    if (image) drawScaled(ctx, image, 0, 0, cw, ch);
+    const [wh, ww] = model.get("window");
+    const probe = shownProbe();
+    if (probe && fill) {
+      const [x0, y0] = toCss(probe.y, probe.x);
+      const [x1, y1] = toCss(probe.y + wh, probe.x + ww);
+      const [height, width] = inputSize();
+      const sx = fill.width / width;
+      const sy = fill.height / height;
+      ctx.imageSmoothingEnabled = cw / fill.width < 4;
+      ctx.drawImage(fill, probe.x * sx, probe.y * sy, ww * sx, wh * sy, x0, y0, x1 - x0, y1 - y0);
+    }
+    if (overlay) drawScaled(ctx, overlay, 0, 0, cw, ch);
+    const box = (p, dash) => {
+      const [x0, y0] = toCss(p.y, p.x);
+      const [x1, y1] = toCss(p.y + wh, p.x + ww);
+      ctx.setLineDash(dash);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "rgba(0,0,0,0.85)";
+      ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = "rgba(255,255,255,0.95)";
+      ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);
+      ctx.setLineDash([]);
+    };
+    if (hover && (!probe || hover.y !== probe.y || hover.x !== probe.x)) box(hover, [4, 3]);
+    if (probe) box(probe, []);
+    drawn += 1;
+    root.dataset.drawn = String(drawn);
+    root.dataset.probe = probe ? `${probe.y},${probe.x}` : "";
+  }
+
+  // -- readout: exact, instant from the sweep cache, or original ------------------------
+  function cachedProbs(probe) {
+    const probs = getTensor(model, "sweep_probs");
+    const classes = getTensor(model, "sweep_classes");
+    const geometry = model.get("sweep_geometry");
+    const [wh, ww] = model.get("window");
+    if (!probs || !classes || !geometry.window || geometry.window[0] !== wh || geometry.window[1] !== ww) return null;
+    const i = nearestPosition(probe.y, geometry.stride[0], geometry.counts[0]);
+    const j = nearestPosition(probe.x, geometry.stride[1], geometry.counts[1]);
+    const row = (i * geometry.counts[1] + j) * classes.data.length;
+    const values = new Map();
+    classes.data.forEach((cls, k) => values.set(cls, probs.data[row + k]));
+    return values;
+  }
+
+  function readout() {
+    const clean = getTensor(model, "clean_probs").data;
+    const labels = model.get("labels");
+    const target = model.get("target");
+    const probe = shownProbe();
+    let after = null;
+    let kind = "none";
+    if (probe) {
+      const exact = model.get("probe_id") === requestId && model.get("occluded_probs") !== null;
+      if (exact) {
+        const probs = getTensor(model, "occluded_probs").data;
+        after = (cls) => probs[cls];
+        kind = "exact";
+      } else {
+        const cached = cachedProbs(probe);
+        if (cached) {
+          after = (cls) => (cached.has(cls) ? cached.get(cls) : null);
+          kind = "sweep";
+        } else {
+          kind = "pending";
+        }
+      }
+    }
+    const order = Array.from(clean.keys()).sort((a, b) => clean[b] - clean[a]);
+    const shown = [...new Set([...order.slice(0, model.get("top_k")), target])];
+    renderBars(
+      bars,
+      shown.map((cls) => ({
+        label: labels[cls],
+        cls,
+        before: clean[cls],
+        after: after ? after(cls) : null,
+        target: cls === target,
+      })),
+      selectTarget,
+    );
+    source.textContent = {
+      none: "Original prediction. Click the image to occlude a patch.",
+      exact: "Occluded: exact result from the kernel.",
+      sweep: "Occluded: instant estimate from the sweep (nearest swept position); exact result on its way.",
+      pending: "Occluded: computing…",
+    }[kind];
+    root.dataset.source = kind;
+    const top = order[0];
+    heading.replaceChildren(
+      "Predicted ",
+      h("b", {}, labels[top]),
+      ` (${(100 * clean[top]).toFixed(1)}%) · mapping class `,
+      h("b", {}, labels[target]),
+    );
+  }
+
+  // -- controls from traits -------------------------------------------------------------
+  function syncControls() {
+    const [height, width] = inputSize();
+    const [wh] = model.get("window");
+    const [sh] = model.get("stride");
+    windowInput.max = String(Math.min(height, width));
+    strideInput.max = String(Math.max(1, Math.min(height, width)));
+    windowInput.value = String(wh);
+    strideInput.value = String(sh);
+    windowOut.textContent = `${model.get("window").join("×")} px`;
+    strideOut.textContent = `${model.get("stride").join("×")} px`;
+    fillSelect.value = model.get("fill");
+    fillValue.value = String(model.get("fill_value"));
+    fillValue.hidden = model.get("fill") !== "value";
+    modeSelect.value = model.get("value_mode");
+    opacityInput.value = String(model.get("opacity"));
+    const labels = model.get("labels");
+    if (targetSelect.options.length !== labels.length) {
+      targetSelect.replaceChildren(...labels.map((label, i) => h("option", { value: String(i) }, label)));
+    }
+    targetSelect.value = String(model.get("target"));
+    const busy = model.get("busy");
+    stopButton.disabled = !busy;
+    sweepButton.textContent = model.get("sweep_probs") !== null ? "Sweep again" : "Sweep";
+  }
+
+  // -- user actions --------------------------------------------------------------------
+  function setTrait(name, value) {
+    model.set(name, value);
+    model.save_changes();
+  }
+
+  function selectTarget(cls) {
+    setTrait("target", cls);
+  }
+
+  function probeAt(row, col) {
+    const [height, width] = inputSize();
+    const [wh, ww] = model.get("window");
+    const y = windowStart(row, wh, height);
+    const x = windowStart(col, ww, width);
+    if (wanted && wanted.y === y && wanted.x === x) return;
+    requestId = Math.max(requestId, model.get("probe_id")) + 1;
+    wanted = { y, x, id: requestId };
+    sentAt = performance.now();
+    model.send({ type: "probe", y, x, id: requestId });
+    draw();
+    readout();
+  }
+
+  function fromEvent(event) {
+    const [height, width] = inputSize();
+    return pixelAt(canvas.getBoundingClientRect(), event.clientX, event.clientY, width, height);
+  }
+
+  function hoverAt(pixel) {
+    const [height, width] = inputSize();
+    const [wh, ww] = model.get("window");
+    hover = pixel ? { y: windowStart(pixel.row, wh, height), x: windowStart(pixel.col, ww, width) } : null;
+    draw();
+  }
+
+  canvas.addEventListener("pointerdown", (event) => {
+    canvas.setPointerCapture(event.pointerId);
+    canvas.focus();
+    const { row, col } = fromEvent(event);
+    probeAt(row, col);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    const pixel = fromEvent(event);
+    if (event.buttons & 1) {
+      if (pendingMove === null) {
+        pendingMove = requestAnimationFrame(() => {
+          pendingMove = null;
+          probeAt(pixel.row, pixel.col);
+        });
+      }
+    } else {
+      hoverAt(pixel.inside ? pixel : null);
+    }
+  });
+  canvas.addEventListener("pointerleave", () => hoverAt(null));
+  canvas.addEventListener("keydown", (event) => {
+    const [height, width] = inputSize();
+    const [wh, ww] = model.get("window");
+    const [sh, sw] = model.get("stride");
+    const probe = shownProbe() || { y: Math.floor((height - wh) / 2), x: Math.floor((width - ww) / 2) };
+    const moves = { ArrowUp: [-sh, 0], ArrowDown: [sh, 0], ArrowLeft: [0, -sw], ArrowRight: [0, sw], Enter: [0, 0], " ": [0, 0] };
+    if (event.key === "Escape") {
+      event.preventDefault();
+      clearProbe();
+    } else if (event.key in moves) {
+      event.preventDefault();
+      const [dy, dx] = moves[event.key];
+      const y = Math.min(Math.max(probe.y + dy, 0), height - wh);
+      const x = Math.min(Math.max(probe.x + dx, 0), width - ww);
+      probeAt(y + Math.floor(wh / 2), x + Math.floor(ww / 2));
+    }
+  });
+
+  function clearProbe() {
+    wanted = null;
+    model.send({ type: "clear" });
+    draw();
+    readout();
+  }
+
+  windowInput.addEventListener("input", () => {
+    windowOut.textContent = `${windowInput.value}×${windowInput.value} px`;
+  });
+  windowInput.addEventListener("change", () => {
+    const v = Number(windowInput.value);
+    setTrait("window", [v, v]);
+  });
+  strideInput.addEventListener("input", () => {
+    strideOut.textContent = `${strideInput.value}×${strideInput.value} px`;
+  });
+  strideInput.addEventListener("change", () => {
+    const v = Number(strideInput.value);
+    setTrait("stride", [v, v]);
+  });
+  fillSelect.addEventListener("change", () => setTrait("fill", fillSelect.value));
+  fillValue.addEventListener("change", () => {
+    const v = Number(fillValue.value);
+    if (Number.isFinite(v)) setTrait("fill_value", v);
+  });
+  modeSelect.addEventListener("change", () => setTrait("value_mode", modeSelect.value));
+  opacityInput.addEventListener("input", () => setTrait("opacity", Number(opacityInput.value)));
+  targetSelect.addEventListener("change", () => selectTarget(Number(targetSelect.value)));
+  sweepButton.addEventListener("click", () => model.send({ type: "sweep" }));
+  stopButton.addEventListener("click", () => model.send({ type: "stop" }));
+  clearButton.addEventListener("click", clearProbe);
+  saveButton.addEventListener("click", () => {
+    canvas.toBlob((blob) => {
+      const link = h("a", { href: URL.createObjectURL(blob), download: "occlusion.png" });
+      link.click();
+      URL.revokeObjectURL(link.href);
+    });
+  });
+
+  // -- kernel updates ------------------------------------------------------------------
+  function onProbeResult() {
+    const answered = model.get("probe_id");
+    if (wanted && answered === wanted.id) {
+      root.dataset.latencyMs = (performance.now() - sentAt).toFixed(1);
+      wanted = null; // the kernel's probe now matches what the user asked for
+    } else if (!wanted) {
+      requestId = Math.max(requestId, answered); // a probe asked for from Python
+    }
+    draw();
+    readout();
+  }
+
+  loadImages();
+  loadOverlay();
+  syncControls();
+  draw();
+  readout();
+
+  const dispose = listen(model, {
+    "change:image": () => {
+      loadImages();
+      draw();
+    },
+    "change:fill_image": () => {
+      loadImages();
+      draw();
+    },
+    "change:heatmap_view": () => {
+      loadOverlay();
+      draw();
+    },
+    "change:heatmap_limit": () => {
+      loadOverlay();
+      draw();
+    },
+    "change:opacity": () => {
+      loadOverlay();
+      draw();
+      syncControls();
+    },
+    "change:probe_id": onProbeResult,
+    "change:occluded_probs": onProbeResult,
+    "change:probe": () => {
+      if (model.get("probe") === null) wanted = null;
+      draw();
+      readout();
+    },
+    "change:sweep_probs": () => {
+      loadOverlay();
+      syncControls();
+      readout();
+    },
+    "change:target": () => {
+      syncControls();
+      readout();
+    },
+    "change:clean_probs": readout,
+    "change:top_k": readout,
+    "change:window": () => {
+      syncControls();
+      draw();
+    },
+    "change:stride": syncControls,
+    "change:fill": syncControls,
+    "change:fill_value": syncControls,
+    "change:value_mode": syncControls,
+    "change:busy": syncControls,
+  });
+
+  return () => {
+    dispose();
+    status.dispose();
+  };
+}
+
+export default { render };

@@ -1,0 +1,180 @@
+"""Shared base of every nnwidgets widget: background work, progress, errors, message checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import anywidget
+import torch
+from traitlets import Bool, Float, TraitError, Unicode
+
+from nnwidgets import colormaps
+from nnwidgets._traits import Tensor
+from nnwidgets.widgets._worker import Job, Worker
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+#: Seconds between two partial results pushed to the browser by long work.
+PUSH_INTERVAL = 0.15
+
+
+def bundle(name: str) -> Path:
+    """Path of a built front-end file in ``nnwidgets/static``, with a clear error if missing."""
+    path = STATIC / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the front-end bundle {path} is missing: this looks like a source checkout that was "
+            "never built. Run `npm install && npm run build` in the repository (or `pip install -e .`)."
+        )
+    return path
+
+
+def message(name: str, **fields: type) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Declare a handler for front-end messages ``{"type": name, **fields}`` with field types."""
+
+    def decorate(handler: Callable[..., None]) -> Callable[..., None]:
+        handler._nnw_message = (name, fields)  # type: ignore[attr-defined]
+        return handler
+
+    return decorate
+
+
+def _check_field(key: str, value: Any, kind: type) -> None:
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ValueError(f"field {key!r} must be {kind.__name__}, got {type(value).__name__}")
+
+
+class NNWidget(anywidget.AnyWidget):
+    """Base widget: a worker thread with supersession, synced progress/busy/error, validation.
+
+    Everything the front-end sends arrives either as a trait write, checked by the trait's
+    validators, or as a message declared with :func:`message`, whose fields are type-checked.
+    A rejected write or message sets :attr:`error` (shown in the widget) and the kernel goes on.
+    """
+
+    busy = Bool(False, help="Whether background work is running.").tag(sync=True)
+    progress = Float(None, allow_none=True, help="Fraction done of the running work.").tag(sync=True)
+    progress_label = Unicode("", help="What the running work is doing.").tag(sync=True)
+    error = Unicode("", help="Last error, shown in the widget; empty when none.").tag(sync=True)
+    colormap = Tensor(dtype=torch.uint8, ndim=2, help="(256, 3) RGB lookup table of the heat maps.")
+
+    _handlers: ClassVar[dict[str, tuple[str, dict[str, type]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers = dict(cls._handlers)
+        for attribute, value in vars(cls).items():
+            if hasattr(value, "_nnw_message"):
+                name, fields = value._nnw_message
+                handlers[name] = (attribute, fields)
+        cls._handlers = handlers
+
+    def __init__(self, **traits: Any) -> None:
+        self._worker = Worker(self._report_error, name=type(self).__name__)
+        self._active: dict[str, int] = {}
+        self._active_lock = threading.Lock()
+        self._last_error: BaseException | None = None
+        self._last_push = 0.0
+        super().__init__(colormap=colormaps.lut(colormaps.DIVERGING), **traits)
+        self.on_msg(self._handle_message)
+
+    # -- messages and trait writes from the front-end -------------------------------------
+    def _handle_message(self, _widget: Any, content: Any, buffers: Any) -> None:
+        try:
+            if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+                raise ValueError("a message must be an object with a string 'type'")
+            kind = content["type"]
+            if kind not in self._handlers:
+                raise ValueError(f"unknown message type {kind!r}")
+            attribute, fields = self._handlers[kind]
+            payload = {k: v for k, v in content.items() if k != "type"}
+            if set(payload) != set(fields):
+                raise ValueError(f"message {kind!r} needs fields {sorted(fields)}, got {sorted(payload)}")
+            for key, kind_type in fields.items():
+                _check_field(key, payload[key], kind_type)
+            getattr(self, attribute)(**payload)
+        except (ValueError, TypeError, TraitError) as error:
+            self.error = f"Rejected a message from the front-end: {error}"
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply a state update from the front-end; an invalid one is shown and reverted."""
+        try:
+            super().set_state(sync_data)
+        except (TraitError, ValueError, TypeError) as error:
+            self.error = f"Rejected a value from the front-end: {error}"
+            self.send_state([key for key in sync_data if key in self.keys])
+
+    # -- background work -------------------------------------------------------------------
+    def _run(self, channel: str, fn: Callable[[Job], None], *, priority: int = 0) -> None:
+        """Run ``fn(job)`` on the worker, superseding earlier work on ``channel``."""
+
+        def wrapped(job: Job) -> None:
+            try:
+                fn(job)
+            finally:
+                self._finish(channel, job.generation)
+
+        with self._active_lock:
+            self._active[channel] = self._worker.submit(channel, wrapped, priority=priority)
+        self.error = ""
+        self.busy = True
+
+    def _cancel(self, channel: str) -> None:
+        """Stop work on ``channel``; its partial results stay as they are."""
+        with self._active_lock:
+            self._worker.cancel(channel)
+            self._active.pop(channel, None)
+        self._settle()
+
+    def _finish(self, channel: str, generation: int) -> None:
+        with self._active_lock:
+            if self._active.get(channel) == generation:
+                del self._active[channel]
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self._active:
+            with self.hold_sync():
+                self.busy = False
+                self.progress = None
+                self.progress_label = ""
+
+    def _report_progress(self, job: Job, done: int, total: int, label: str, *, force: bool = False) -> bool:
+        """Publish progress at most every PUSH_INTERVAL; return whether it is time to push results."""
+        now = time.monotonic()
+        if job.stale or (not force and now - self._last_push < PUSH_INTERVAL):
+            return False
+        self._last_push = now
+        with self.hold_sync():
+            self.progress = done / max(total, 1)
+            self.progress_label = label
+        return True
+
+    def _report_error(self, channel: str, error: BaseException) -> None:
+        self._last_error = error
+        with self._active_lock:
+            self._active.pop(channel, None)
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        self.error = detail
+        self._settle()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until background work ends; raise the error it ended with, if any."""
+        if not self._worker.wait(timeout):
+            raise TimeoutError(f"background work still running after {timeout} s")
+        error, self._last_error = self._last_error, None
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Stop background work and close the widget."""
+        self._worker.close()
+        super().close()

@@ -1,0 +1,362 @@
+"""OcclusionExplorer's Python side: traits, messages from the front-end, background work."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+from torch import nn
+
+import nnwidgets as nw
+from nnwidgets.compute import occlusion, predict
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nw.zoo.digits()
+
+
+@pytest.fixture
+def explorer(digits):
+    w = nw.OcclusionExplorer(digits.model, digits.images[0], labels=digits.classes, window=4, stride=2)
+    yield w
+    w.close()
+
+
+def send(widget, **content):
+    """Deliver a message as the front-end would."""
+    widget._handle_message(widget, content, [])
+
+
+class Slow(nn.Module):
+    """Wraps a model and sleeps per forward, to make background work observable."""
+
+    def __init__(self, model: nn.Module, delay: float) -> None:
+        super().__init__()
+        self.model = model
+        self.delay = delay
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return self.model(x)
+
+
+def test_state_crosses_the_wire_as_binary_buffers(explorer):
+    state = explorer.get_state()
+    image = state["image"]
+    assert image["dtype"] == "uint8"
+    assert image["shape"] == [16, 16, 3]
+    assert isinstance(image["buffer"], memoryview)
+    assert state["clean_probs"]["dtype"] == "float32"
+    assert isinstance(state["colormap"]["buffer"], memoryview)
+    assert state["labels"] == [str(i) for i in range(10)]
+    clone = nw.OcclusionExplorer(explorer.model, torch.zeros(1, 16, 16))
+    clone.set_state({"image": state["image"], "clean_probs": state["clean_probs"]})
+    assert torch.equal(clone.image, explorer.image)
+    assert torch.equal(clone.clean_probs, explorer.clean_probs)
+    clone.close()
+
+
+def test_defaults_target_the_predicted_class(explorer, digits):
+    probs = predict(digits.model, digits.images[:1]).softmax(1)[0]
+    assert explorer.target == int(probs.argmax()) == explorer.prediction
+    torch.testing.assert_close(explorer.clean_probs, probs)
+
+
+def test_a_click_occludes_exactly_that_patch(explorer, digits):
+    send(explorer, type="probe", y=3, x=5, id=1)
+    explorer.wait(10)
+    x = digits.images[0].clone()
+    x[:, 3:7, 5:9] = 0.0
+    expected = predict(digits.model, x[None]).softmax(1)[0]
+    torch.testing.assert_close(explorer.occluded_probs, expected)
+    assert explorer.probe == [3, 5]
+    assert explorer.probe_id == 1
+    assert explorer.error == ""
+
+
+def test_occlude_from_python_centres_the_patch(explorer):
+    explorer.occlude(0, 15)
+    assert explorer.probe == [0, 12]
+
+
+def test_raw_sweep_equals_the_compute_function(explorer, digits):
+    explorer.value_mode = "raw"
+    explorer.sweep(wait=True)
+    expected = occlusion(digits.model, digits.images[:1], window=4, stride=2, target=explorer.target)
+    torch.testing.assert_close(explorer.heatmap, expected[0].mean(0))
+    assert "raw output" in explorer.heatmap_units
+
+
+def test_probability_sweep_maps_the_drop_in_softmax(explorer, digits):
+    explorer.sweep(wait=True)
+    x = digits.images[0]
+    t = explorer.target
+    clean = predict(digits.model, x[None]).softmax(1)[0, t]
+    # the top-left position alone covers pixel (0, 0)
+    occluded = x.clone()
+    occluded[:, :4, :4] = 0
+    drop = clean - predict(digits.model, occluded[None]).softmax(1)[0, t]
+    torch.testing.assert_close(explorer.heatmap[0, 0], drop)
+    assert explorer.heatmap_view.shape == (16, 16)
+    assert explorer.heatmap_limit == pytest.approx(float(explorer.heatmap.abs().max()))
+    assert "drop in P" in explorer.heatmap_units
+
+
+def test_sweep_keeps_per_position_probabilities_for_instant_clicks(explorer, digits):
+    explorer.sweep(wait=True)
+    geometry = explorer.sweep_geometry
+    assert geometry == {"window": [4, 4], "stride": [2, 2], "counts": [7, 7]}
+    classes = explorer.sweep_classes.tolist()
+    assert explorer.target in classes
+    assert explorer.sweep_probs.shape == (49, len(classes))
+    # position (row 2, col 3) -> flat index 2 * 7 + 3, occluder at (4, 6)
+    x = digits.images[0].clone()
+    x[:, 4:8, 6:10] = 0
+    expected = predict(digits.model, x[None]).softmax(1)[0, classes]
+    torch.testing.assert_close(explorer.sweep_probs[2 * 7 + 3], expected)
+
+
+def test_changing_the_target_rescores_the_cached_sweep_without_recomputing(explorer, digits):
+    explorer.sweep(wait=True)
+    calls = []
+    handle = digits.model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        explorer.target = (explorer.target + 1) % 10
+    finally:
+        handle.remove()
+    assert calls == []
+    t = explorer.target
+    x = digits.images[0]
+    occluded = x.clone()
+    occluded[:, :4, :4] = 0
+    clean = predict(digits.model, x[None]).softmax(1)[0, t]
+    drop = clean - predict(digits.model, occluded[None]).softmax(1)[0, t]
+    torch.testing.assert_close(explorer.heatmap[0, 0], drop)
+
+
+def test_changing_window_or_fill_invalidates_the_sweep(explorer):
+    explorer.sweep(wait=True)
+    explorer.fill = "blur"
+    assert explorer.heatmap is None and explorer.sweep_probs is None and explorer.sweep_geometry == {}
+    explorer.sweep(wait=True)
+    explorer.window = [3, 3]
+    assert explorer.heatmap is None
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ({"type": "probe", "y": 100, "x": 0, "id": 1}, "does not fit"),
+        ({"type": "probe", "y": -1, "x": 0, "id": 1}, "does not fit"),
+        ({"type": "probe", "y": 13, "x": 0, "id": 1}, "does not fit"),
+        ({"type": "probe", "y": "3", "x": 0, "id": 1}, "must be int"),
+        ({"type": "probe", "y": 3.5, "x": 0, "id": 1}, "must be int"),
+        ({"type": "probe", "y": True, "x": 0, "id": 1}, "must be int"),
+        ({"type": "probe", "y": 3, "id": 1}, "needs fields"),
+        ({"type": "probe", "y": 3, "x": 1, "id": 1, "extra": 0}, "needs fields"),
+        ({"type": "launch_missiles"}, "unknown message type"),
+        ({"y": 1}, "string 'type'"),
+    ],
+)
+def test_malformed_messages_are_rejected_and_shown(explorer, digits, content, match):
+    send(explorer, **content)
+    assert match in explorer.error
+    assert explorer.probe is None
+    send(explorer, type="probe", y=0, x=0, id=5)  # the kernel keeps working
+    explorer.wait(10)
+    assert explorer.probe == [0, 0]
+    assert explorer.error == ""
+
+
+def test_non_dict_messages_are_rejected(explorer):
+    explorer._handle_message(explorer, ["probe", 1, 2], [])
+    assert "must be an object" in explorer.error
+
+
+@pytest.mark.parametrize(
+    ("state", "match"),
+    [
+        ({"window": [0, 0]}, "window"),
+        ({"window": [17, 4]}, "window"),
+        ({"stride": [0, 1]}, "stride"),
+        ({"target": 10}, "target"),
+        ({"target": -1}, "target"),
+        ({"opacity": 1.5}, "opacity"),
+        ({"fill": "lava"}, "fill"),
+        ({"window": "big"}, "window"),
+        ({"top_k": 0}, "top_k"),
+    ],
+)
+def test_invalid_values_from_the_front_end_are_rejected_and_reverted(explorer, state, match):
+    before = {key: getattr(explorer, key) for key in state}
+    explorer.set_state(state)
+    assert "Rejected a value" in explorer.error
+    assert match in explorer.error
+    assert {key: getattr(explorer, key) for key in state} == before
+
+
+def test_a_burst_of_clicks_ends_on_the_last_one(digits):
+    w = nw.OcclusionExplorer(Slow(digits.model, 0.02), digits.images[0], window=4, stride=2)
+    seen = []
+    w.observe(lambda change: seen.append(change["new"]), names=["probe_id"])
+    for i in range(1, 30):
+        send(w, type="probe", y=i % 13, x=(2 * i) % 13, id=i)
+    w.wait(20)
+    assert w.probe_id == 29
+    assert w.probe == [29 % 13, (2 * 29) % 13]
+    assert seen == sorted(seen), "a stale result was drawn after a newer one"
+    assert len(seen) < 29, "superseded requests should not all have been computed"
+    assert not w.busy
+    w.close()
+
+
+def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(digits):
+    w = nw.OcclusionExplorer(Slow(digits.model, 0.01), digits.images[0], window=2, stride=1, batch_size=4)
+    w.sweep()
+    time.sleep(0.3)
+    w.stop()
+    w.wait(10)
+    assert not w.busy
+    assert w.heatmap is not None and w.sweep_probs is None  # partial map, no cache
+    w.sweep()
+    time.sleep(0.1)
+    w.sweep(wait=True)
+    assert w.sweep_probs is not None and w.progress is None
+    w.close()
+
+
+def test_clicks_are_answered_during_a_sweep(digits):
+    w = nw.OcclusionExplorer(Slow(digits.model, 0.05), digits.images[0], window=2, stride=1, batch_size=2)
+    w.sweep()
+    time.sleep(0.2)
+    started = time.monotonic()
+    send(w, type="probe", y=1, x=1, id=1)
+    while w.probe_id != 1 and time.monotonic() - started < 5:
+        time.sleep(0.01)
+    assert w.probe_id == 1
+    assert w.busy, "the sweep should still be running"
+    w.stop()
+    w.wait(10)
+    w.close()
+
+
+def test_the_kernel_thread_is_free_while_sweeping(digits):
+    w = nw.OcclusionExplorer(Slow(digits.model, 0.05), digits.images[0], window=2, stride=1, batch_size=2)
+    started = time.monotonic()
+    w.sweep()
+    assert time.monotonic() - started < 0.5
+    assert w.busy
+    assert any(t.name == "OcclusionExplorer" for t in threading.enumerate())
+    w.stop()
+    w.close()
+
+
+def test_errors_in_background_work_are_shown_and_raised_by_wait(digits):
+    class FailsWhenOccluded(nn.Module):
+        def forward(self, x):
+            if (x == 0).all(dim=1).any():
+                raise RuntimeError("cannot handle black pixels")
+            return digits.model(x)
+
+    x = digits.images[0] + 0.01
+    w = nw.OcclusionExplorer(FailsWhenOccluded(), x, window=4, stride=2)
+    w.sweep()
+    with pytest.raises(RuntimeError, match="black pixels"):
+        w.wait(10)
+    assert "black pixels" in w.error
+    assert not w.busy
+    w.fill = "mean"
+    w.sweep(wait=True)  # recovers
+    assert w.error == ""
+    w.close()
+
+
+def test_the_model_is_untouched(digits, model_fingerprint):
+    model = digits.model
+    model.train()
+    model.fc1.weight.requires_grad_(False)
+    before = model_fingerprint(model)
+    w = nw.OcclusionExplorer(model, digits.images[0], window=4, stride=2)
+    w.sweep(wait=True)
+    w.occlude(5, 5)
+    w.target = 3
+    w.close()
+    assert model_fingerprint(model) == before
+
+
+def test_constructor_errors_are_clear(digits):
+    model = digits.model
+    with pytest.raises(TypeError, match="nn.Module"):
+        nw.OcclusionExplorer(lambda x: x, digits.images[0])
+    with pytest.raises(TypeError, match="floating-point"):
+        nw.OcclusionExplorer(model, (digits.images[0] * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        nw.OcclusionExplorer(model, digits.images[0, 0])
+    with pytest.raises(ValueError, match="11 labels"):
+        nw.OcclusionExplorer(model, digits.images[0], labels=[str(i) for i in range(11)])
+    with pytest.raises(ValueError, match="NaN"):
+        nw.OcclusionExplorer(model, torch.full((1, 16, 16), float("nan")))
+    with pytest.raises(ValueError):
+        nw.OcclusionExplorer(model, torch.rand(3, 16, 16))  # wrong channels for the model
+    with pytest.raises(TypeError, match="window"):
+        nw.OcclusionExplorer(model, digits.images[0], window=2.5)
+
+
+def test_models_returning_tuples_need_an_output_selector(digits):
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = digits.model
+
+        def forward(self, x):
+            return self.inner(x), x.mean()
+
+    with pytest.raises(TypeError, match="output="):
+        nw.OcclusionExplorer(Pair(), digits.images[0])
+    w = nw.OcclusionExplorer(Pair(), digits.images[0], output=0, window=4, stride=2)
+    w.sweep(wait=True)
+    assert w.heatmap.shape == (16, 16)
+    w.close()
+
+
+def test_normalized_inputs_display_through_the_given_transform(digits):
+    mean, std = (0.5,), (0.25,)
+    x = (digits.images[0] - 0.5) / 0.25
+    w = nw.OcclusionExplorer(digits.model, x, display=(mean, std), fill="mean")
+    expected = (digits.images[0][0] * 255).round().to(torch.uint8)
+    assert torch.equal(w.image[..., 0], expected)
+    w.close()
+
+
+def test_large_images_are_sent_at_display_size(model_fingerprint):
+    model = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 4))
+    w = nw.OcclusionExplorer(model, torch.rand(3, 2000, 1500), window=500, stride=500)
+    assert w.image.shape == (1024, 768, 3)
+    assert w.image_size == [2000, 1500]
+    w.sweep(wait=True)
+    assert w.heatmap.shape == (2000, 1500)
+    assert w.heatmap_view.shape == (1024, 768)
+    w.close()
+
+
+def test_png_export(explorer):
+    explorer.sweep(wait=True)
+    explorer.occlude(8, 8)
+    png = explorer.to_png()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (256, 256)
+
+
+def test_display_includes_the_probability_chart(explorer):
+    bundle = explorer._repr_mimebundle_()
+    model_id = bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
+    assert model_id == explorer._box.model_id
+    assert explorer._box.children == (explorer, explorer.chart.figure)
+    bars = explorer.chart.bars
+    assert len(bars.x) >= 5
+    bars._handle_custom_msgs(bars, {"event": "element_click", "data": {"index": 2}})
+    assert explorer.target == explorer.chart._classes[2]

@@ -1,0 +1,137 @@
+"""Borrow the user's model for a computation and hand it back exactly as it was."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["borrowed_model", "model_device"]
+
+# Every per-module dict a hook registration writes to. Handles share one id across the
+# dicts of a family (e.g. a forward hook registered with kwargs sits in two of them).
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+@dataclass
+class _Snapshot:
+    """The user's state of one model, taken by its first borrower."""
+
+    borrowers: int
+    training: list[tuple[nn.Module, bool]]
+    requires_grad: list[tuple[nn.Parameter, bool]]
+    hook_keys: list[tuple[nn.Module, str, frozenset]]
+    full_backward: list[tuple[nn.Module, bool | None]]
+
+    @classmethod
+    def take(cls, model: nn.Module) -> _Snapshot:
+        modules = list(model.modules())
+        return cls(
+            borrowers=0,
+            training=[(m, m.training) for m in modules],
+            requires_grad=[(p, p.requires_grad) for p in model.parameters()],
+            hook_keys=[
+                (m, name, frozenset(getattr(m, name)))
+                for m in modules
+                for name in _HOOK_DICTS
+                if isinstance(getattr(m, name, None), dict)
+            ],
+            full_backward=[(m, getattr(m, "_is_full_backward_hook", None)) for m in modules],
+        )
+
+    def restore(self) -> None:
+        for module, name, keys in self.hook_keys:
+            hooks = getattr(module, name)
+            for key in [k for k in hooks if k not in keys]:
+                del hooks[key]
+        for module, flag in self.full_backward:
+            module._is_full_backward_hook = flag
+        for module, training in self.training:
+            module.training = training
+        for parameter, requires_grad in self.requires_grad:
+            if parameter.requires_grad != requires_grad:
+                parameter.requires_grad_(requires_grad)
+
+
+# One snapshot per model, shared by overlapping borrowers (widgets compute in worker
+# threads, and two widgets may show the same model): the first borrower takes it and
+# the last one restores it, so one borrower never hands the model back under another.
+_lock = threading.Lock()
+_snapshots: weakref.WeakKeyDictionary[nn.Module, _Snapshot] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def borrowed_model(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module]:
+    """Use ``model`` for a computation, then give it back as the user left it.
+
+    Inside the block the model is in eval mode (unless ``eval=False``). On exit,
+    also after an exception, every submodule's train/eval flag and every parameter's
+    ``requires_grad`` are restored, and every forward/backward hook registered inside
+    the block is removed. Parameters and buffers are never written: run the model
+    under :func:`torch.inference_mode` (eval mode keeps BatchNorm statistics still).
+
+    Overlapping borrows of one model (nested, or from several threads) share one
+    snapshot: the model is restored when the last of them ends.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The user's model.
+    eval : bool, default True
+        Put the model in eval mode for the duration of the block.
+
+    Yields
+    ------
+    torch.nn.Module
+        ``model`` itself.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    with _lock:
+        snapshot = _snapshots.get(model)
+        if snapshot is None:
+            snapshot = _snapshots[model] = _Snapshot.take(model)
+        snapshot.borrowers += 1
+        if eval:
+            model.eval()
+    try:
+        yield model
+    finally:
+        with _lock:
+            snapshot.borrowers -= 1
+            if snapshot.borrowers == 0:
+                del _snapshots[model]
+                snapshot.restore()
+
+
+def model_device(model: nn.Module) -> torch.device | None:
+    """Return the device of the model's first parameter or buffer (None if it has none).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+
+    Returns
+    -------
+    torch.device or None
+        Where the model's weights live.
+    """
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return None

@@ -1,0 +1,350 @@
+"""Occlusion sensitivity: slide a window of baseline values over an input, watch the scores."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from nnwidgets.compute._grid import OcclusionGrid, Size
+from nnwidgets.compute._guard import borrowed_model, model_device
+from nnwidgets.compute._outputs import OutputSelector, predict, run_model
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
+
+#: Default bound, in bytes, on the occluded copies of the input held at once.
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+# Without an explicit batch size, chunks start at about this many bytes of copies and
+# grow (by powers of two) until one takes about _CHUNK_SECONDS: progress arrives a few
+# times a second, and on a CPU a batch that size runs as fast per input as any.
+_FIRST_CHUNK_BYTES = 2**20
+_CHUNK_SECONDS = 0.2
+
+Baseline = float | torch.Tensor
+Target = int | Sequence[int] | torch.Tensor | None
+Progress = Callable[[int, int], object]
+ShouldStop = Callable[[], bool]
+
+
+def _check_float(x: object, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dtype == torch.uint8:
+        raise TypeError(
+            f"{name} has dtype uint8; convert it to float first, e.g. {name}.float() / 255"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name} has dtype {x.dtype}; convert it to float with {name}.float()")
+    return x
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _one_baseline(baseline: object, shape: tuple[int, ...]) -> Baseline:
+    """Check a baseline: a number, or a tensor shaped like one input."""
+    if isinstance(baseline, bool):
+        raise TypeError("baseline must be a number or a tensor, got a bool")
+    if isinstance(baseline, (int, float)):
+        return float(baseline)
+    if not isinstance(baseline, torch.Tensor):
+        raise TypeError(f"baseline must be a number or a tensor, got {type(baseline).__name__}")
+    if baseline.ndim == 0:
+        return float(baseline)
+    if tuple(baseline.shape) == (1, *shape):
+        baseline = baseline[0]
+    if tuple(baseline.shape) != shape:
+        raise ValueError(
+            f"baseline has shape {tuple(baseline.shape)}; it must be a number or shaped "
+            f"like one input {shape}"
+        )
+    return baseline
+
+
+class _ChunkSizer:
+    """Batch sizes for a sweep: fixed, or grown to ~_CHUNK_SECONDS within the budget."""
+
+    def __init__(self, example_bytes: int, batch_size: int | None, budget: int | None) -> None:
+        budget = DEFAULT_MEMORY_BUDGET if budget is None else _positive_int(budget, "memory_budget")
+        self.fixed = batch_size is not None
+        self.limit = max(1, budget // max(1, example_bytes))
+        if batch_size is not None:
+            self.size = _positive_int(batch_size, "batch_size")
+        else:
+            self.size = min(self.limit, max(1, _FIRST_CHUNK_BYTES // max(1, example_bytes)))
+
+    def update(self, n: int, seconds: float) -> None:
+        if self.fixed or n < self.size:
+            return
+        wanted = _CHUNK_SECONDS * n / max(seconds, 1e-9)
+        wanted = min(self.limit, 2 ** max(0, math.floor(math.log2(max(wanted, 1.0)))))
+        if wanted > self.size:
+            self.size = min(wanted, 4 * self.size)
+        elif 4 * wanted <= self.size:  # chunks take far too long: shrink at once
+            self.size = wanted
+
+
+def occlusion_outputs(
+    model: nn.Module,
+    x: torch.Tensor,
+    grid: OcclusionGrid,
+    baseline: Baseline = 0.0,
+    *,
+    order: torch.Tensor | None = None,
+    batch_size: int | None = None,
+    memory_budget: int | None = None,
+    output: OutputSelector = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Run the model on occluded copies of one input, chunk by chunk.
+
+    The model runs in eval mode under :func:`torch.inference_mode` on its own
+    device and is handed back untouched between chunks (see :func:`borrowed_model`).
+    Arguments are checked at the call; the sweep runs as the iterator is consumed.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The user's model.
+    x : torch.Tensor
+        One input, shaped ``grid.input_shape`` or ``(1, *grid.input_shape)``.
+    grid : OcclusionGrid
+        Where the window goes.
+    baseline : float or torch.Tensor, default 0.0
+        Fill value of the window: a number or a tensor shaped like one input.
+    order : torch.LongTensor, optional
+        Position indices to sweep, in order; default ``grid.progressive_order()``.
+    batch_size : int, optional
+        Occluded copies per forward pass. By default chunks start small and grow
+        until one takes about 0.2 s, within ``memory_budget``.
+    memory_budget : int, optional
+        Most bytes of occluded copies held at once (default
+        :data:`DEFAULT_MEMORY_BUDGET`, 256 MiB); at least one copy is always made.
+        It does not count the model's own activations.
+    output : int, str, callable or None
+        Output selector, see :func:`select_output`.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each chunk.
+    should_stop : callable, optional
+        Called before each chunk; when it returns True the iterator ends.
+
+    Yields
+    ------
+    indices : torch.LongTensor
+        Position indices of the chunk, shape (n,).
+    scores : torch.Tensor
+        The model's raw scores on the occluded copies, float32 on the CPU, (n, K).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` or ``baseline`` does not fit the grid, or the scores contain NaN.
+    """
+    x = _check_float(x, "x")
+    shape = grid.input_shape
+    if tuple(x.shape) == (1, *shape):
+        x = x[0]
+    if tuple(x.shape) != shape:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)}; the grid is for inputs of shape {shape} "
+            f"(or {(1, *shape)})"
+        )
+    base = _one_baseline(baseline, shape)
+    if order is None:
+        order = grid.progressive_order()
+    else:
+        order = torch.as_tensor(order)
+        if order.dtype != torch.long or order.ndim != 1:
+            raise TypeError("order must be a 1-D int64 (long) tensor of position indices")
+        if len(order) and (int(order.min()) < 0 or int(order.max()) >= len(grid)):
+            raise ValueError(f"order holds position indices outside [0, {len(grid)})")
+        order = order.cpu()
+    sizer = _ChunkSizer(x.numel() * x.element_size(), batch_size, memory_budget)
+    return _sweep(model, x, grid, base, order, sizer, output, progress, should_stop)
+
+
+def _sweep(
+    model: nn.Module,
+    x: torch.Tensor,
+    grid: OcclusionGrid,
+    baseline: Baseline,
+    order: torch.Tensor,
+    sizer: _ChunkSizer,
+    output: OutputSelector,
+    progress: Progress | None,
+    should_stop: ShouldStop | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    device = model_device(model) or x.device
+    x = x.to(device)
+    if isinstance(baseline, torch.Tensor):
+        baseline = baseline.to(device=device, dtype=x.dtype)
+    buffer: torch.Tensor | None = None
+    total, done = len(order), 0
+    while done < total:
+        if should_stop is not None and should_stop():
+            return
+        n = min(sizer.size, total - done)
+        indices = order[done : done + n]
+        start = time.perf_counter()
+        # Borrow per chunk, never across a yield: between chunks the model is the
+        # user's again, and inference mode does not leak into the caller's code.
+        with borrowed_model(model), torch.inference_mode():
+            if buffer is None or len(buffer) < n:
+                buffer = torch.empty((n, *grid.input_shape), dtype=x.dtype, device=device)
+            batch = grid.occlude(x, indices, baseline, out=buffer)
+            scores = run_model(model, batch, output)
+        scores = scores.to("cpu", torch.float32, copy=True)  # a normal tensor, not an inference one
+        sizer.update(n, time.perf_counter() - start)
+        done += n
+        if progress is not None:
+            progress(done, total)
+        yield indices, scores
+
+
+def _targets(target: Target, clean: torch.Tensor) -> torch.Tensor:
+    n, k = clean.shape
+    if target is None:
+        return clean.argmax(dim=1)
+    if isinstance(target, torch.Tensor) and target.ndim == 0:
+        target = target.item()
+    if isinstance(target, (bool, float)):
+        raise TypeError(f"target must be an int or one int per input, got {target!r}")
+    if isinstance(target, int):
+        targets = torch.full((n,), target, dtype=torch.long)
+    else:
+        if isinstance(target, torch.Tensor):
+            if target.is_floating_point() or target.dtype == torch.bool or target.ndim != 1:
+                raise TypeError("a target tensor must be 1-D with one int per input")
+            targets = target.detach().cpu().long()
+        else:
+            if not all(isinstance(t, int) and not isinstance(t, bool) for t in target):
+                raise TypeError(f"target must be an int or one int per input, got {target!r}")
+            targets = torch.tensor(list(target), dtype=torch.long)
+        if len(targets) != n:
+            raise ValueError(f"got {len(targets)} targets for {n} inputs; give one per input")
+    bad = (targets < 0) | (targets >= k)
+    if bool(bad.any()):
+        raise ValueError(
+            f"target {int(targets[bad][0])} is out of range: the model gives K={k} scores "
+            f"per input, so targets must lie in 0..{k - 1}"
+        )
+    return targets
+
+
+def occlusion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    window: Size,
+    stride: Size,
+    baseline: Baseline = 0.0,
+    target: Target = None,
+    *,
+    batch_size: int | None = None,
+    memory_budget: int | None = None,
+    output: OutputSelector = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+    return_outputs: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Occlusion attribution: how much each input element's window lowers the target score.
+
+    Gives the same numbers as ``captum.attr.Occlusion(model).attribute(inputs,
+    sliding_window_shapes=..., strides=..., baselines=baseline, target=target)``
+    for the equivalent full window and stride, with the model in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The user's model; handed back untouched (see :func:`borrowed_model`).
+    inputs : torch.Tensor
+        A batch of float inputs, batch dim first: (N, C, H, W) for images. For one
+        image pass ``x[None]``.
+    window : int or tuple of int
+        Window size: an int or ``(h, w)`` (all channels occluded together), or one
+        int per dim of an input, as captum's ``sliding_window_shapes``.
+    stride : int or tuple of int
+        Step of the window, in the same forms (an int applies to every dim).
+    baseline : float or torch.Tensor, default 0.0
+        Fill value: a number, or a tensor shaped like one input or like ``inputs``.
+    target : int, sequence of int or torch.Tensor, optional
+        Score to explain: one index for all inputs, or one per input. Default: each
+        input's predicted class (argmax of its clean scores).
+    batch_size, memory_budget, output, progress, should_stop
+        As in :func:`occlusion_outputs`; ``progress(done, total)`` counts positions
+        over all inputs. If stopped early, positions not swept take the score of
+        the nearest swept one, and inputs not reached get zeros.
+    return_outputs : bool, default False
+        Also return the raw scores at every position.
+
+    Returns
+    -------
+    attributions : torch.Tensor
+        float32, shaped like ``inputs``, on its device.
+    outputs : torch.Tensor
+        Only with ``return_outputs``: raw scores (N, n_positions, K), positions in
+        row-major order over ``OcclusionGrid.counts``.
+    """
+    inputs = _check_float(inputs, "inputs")
+    if inputs.ndim < 2:
+        raise ValueError(
+            f"inputs has shape {tuple(inputs.shape)}; it needs a batch dim first, e.g. "
+            "(N, C, H, W); for one image pass x[None]"
+        )
+    n_inputs, shape = inputs.shape[0], tuple(inputs.shape[1:])
+    grid = OcclusionGrid.create(shape, window, stride)
+    if isinstance(baseline, torch.Tensor) and tuple(baseline.shape) == tuple(inputs.shape):
+        baselines = [_one_baseline(b, shape) for b in baseline]
+    else:
+        baselines = [_one_baseline(baseline, shape)] * n_inputs
+    clean = torch.cat([predict(model, inputs[i : i + 1], output=output) for i in range(n_inputs)])
+    clean = clean.to("cpu", torch.float32)
+    targets = _targets(target, clean)
+    positions = len(grid)
+    attributions = torch.zeros((n_inputs, *shape), dtype=torch.float32)
+    outputs = torch.zeros((n_inputs, positions, clean.shape[1])) if return_outputs else None
+    for i in range(n_inputs):
+        values = torch.zeros(positions)
+        done = torch.zeros(positions, dtype=torch.bool)
+        report = None
+        if progress is not None:
+            report = _offset_progress(progress, i * positions, n_inputs * positions)
+        sweep = occlusion_outputs(
+            model,
+            inputs[i],
+            grid,
+            baselines[i],
+            batch_size=batch_size,
+            memory_budget=memory_budget,
+            output=output,
+            progress=report,
+            should_stop=should_stop,
+        )
+        t = int(targets[i])
+        for indices, scores in sweep:
+            values[indices] = clean[i, t] - scores[:, t]
+            done[indices] = True
+            if outputs is not None:
+                outputs[i, indices] = scores
+        attributions[i] = grid.attribution(values, done)
+        if not bool(done.all()):
+            break
+    attributions = attributions.to(inputs.device)
+    if outputs is None:
+        return attributions
+    return attributions, outputs.to(inputs.device)
+
+
+def _offset_progress(progress: Progress, offset: int, total: int) -> Progress:
+    def report(done: int, _: int) -> None:
+        progress(offset + done, total)
+
+    return report

@@ -1,0 +1,136 @@
+"""borrowed_model: the user's model comes back exactly as it was lent."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+from torch import nn
+
+from nnwidgets.compute import borrowed_model, model_device, predict
+
+
+def _mixed_state(net: nn.Module) -> nn.Module:
+    """The kind of state a user leaves: train mode with one frozen, eval submodule and hooks."""
+    net.train()
+    net.bn.eval()
+    net.conv.weight.requires_grad_(False)
+    net.fc.register_forward_hook(lambda module, args, out: None)
+    net.conv.register_forward_pre_hook(lambda module, args: None)
+    return net
+
+
+def _add_everything(net: nn.Module) -> None:
+    """What a careless computation might do inside the borrow."""
+    net.fc.register_forward_hook(lambda module, args, out: None)
+    net.fc.register_forward_hook(lambda module, args, kwargs, out: None, with_kwargs=True)
+    net.conv.register_forward_pre_hook(lambda module, args: None)
+    net.bn.register_full_backward_hook(lambda module, gin, gout: None)
+    net.relu.register_full_backward_pre_hook(lambda module, gout: None)
+    net.drop.train()
+    for p in net.parameters():
+        p.requires_grad_(not p.requires_grad)
+
+
+def test_eval_inside_and_everything_restored(make_bn_net, fingerprint, same_fingerprint):
+    net = _mixed_state(make_bn_net())
+    before = fingerprint(net)
+    with borrowed_model(net) as lent:
+        assert lent is net
+        assert not any(m.training for m in net.modules())
+        _add_everything(net)
+        with torch.inference_mode():
+            net(torch.randn(4, 3, 8, 8))
+    same_fingerprint(before, fingerprint(net))
+    assert not net.bn._is_full_backward_hook
+
+
+def test_restored_after_an_exception(make_bn_net, fingerprint, same_fingerprint):
+    net = _mixed_state(make_bn_net())
+    before = fingerprint(net)
+    with pytest.raises(RuntimeError, match="boom"), borrowed_model(net):
+        _add_everything(net)
+        raise RuntimeError("boom")
+    same_fingerprint(before, fingerprint(net))
+
+
+def test_train_mode_model_gives_eval_outputs_and_keeps_its_statistics(
+    make_bn_net, fingerprint, same_fingerprint
+):
+    net = make_bn_net().train()
+    x = torch.randn(6, 3, 8, 8)
+    reference = make_bn_net().eval()(x).detach()
+    before = fingerprint(net)
+    with borrowed_model(net), torch.inference_mode():
+        first, second = net(x), net(x)
+    assert torch.equal(first, second)  # no dropout noise
+    torch.testing.assert_close(first, reference)
+    same_fingerprint(before, fingerprint(net))
+    assert net.training and net.drop.training
+
+
+def test_eval_false_keeps_the_mode(make_bn_net):
+    net = make_bn_net().train()
+    with borrowed_model(net, eval=False):
+        assert net.training and net.bn.training
+        net.eval()
+    assert net.training and net.bn.training
+
+
+def test_nested_borrows_restore_once_at_the_end(make_bn_net):
+    net = make_bn_net().train()
+    with borrowed_model(net):
+        with borrowed_model(net):
+            assert not net.training
+        assert not net.training
+    assert net.training
+
+
+def test_overlapping_borrows_from_threads(make_bn_net):
+    """A borrow ending while another is running must not hand the model back."""
+    net = make_bn_net().train()
+    entered, release = threading.Event(), threading.Event()
+    seen = []
+
+    def other() -> None:
+        with borrowed_model(net):
+            entered.set()
+            release.wait(5)
+            seen.append(net.training)
+
+    thread = threading.Thread(target=other)
+    with borrowed_model(net):
+        thread.start()
+        assert entered.wait(5)
+    assert not net.training  # the other borrower still runs
+    release.set()
+    thread.join(5)
+    assert seen == [False]
+    assert net.training
+
+
+def test_rejects_non_modules():
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module"), borrowed_model(lambda x: x):
+        pass
+
+
+def test_model_device():
+    assert model_device(nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(nn.ReLU()) is None
+    with_buffer = nn.BatchNorm1d(2, affine=False)
+    assert model_device(with_buffer) == torch.device("cpu")
+
+
+def test_predict_untouched_and_returns_a_normal_tensor(make_bn_net, fingerprint, same_fingerprint):
+    net = _mixed_state(make_bn_net())
+    before = fingerprint(net)
+    x = torch.randn(3, 3, 8, 8)
+    scores = predict(net, x)
+    same_fingerprint(before, fingerprint(net))
+    assert scores.shape == (3, 5)
+    assert not scores.is_inference() and not scores.requires_grad
+    scores += 1  # usable in place outside inference mode
+    with torch.no_grad():
+        expected = make_bn_net().eval()(x)
+    torch.testing.assert_close(scores - 1, expected)

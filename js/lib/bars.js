@@ -1,6 +1,6 @@
 // Compact before/after probability bars drawn in the browser: the instant answer the
 // front-end can give without the kernel (the bqplot chart catches up from the kernel).
-import { fmt, h } from "./dom.js";
+import { h } from "./dom.js";
 
 /**
  * Render rows {label, cls, before, after, target} into `container`.
@@ -28,8 +28,12 @@ export function renderBars(container, rows, onSelect) {
           h("span", { class: "nnw-bar nnw-bar-before", style: `width:${(100 * row.before).toFixed(1)}%` }),
           h("span", { class: "nnw-bar nnw-bar-after", style: `width:${(100 * after).toFixed(1)}%` }),
         ),
-        h("span", { class: "nnw-bar-value" }, fmt(after, 2)),
-        h("span", { class: `nnw-bar-delta ${delta < 0 ? "nnw-down" : "nnw-up"}` }, row.after === null ? "" : `${delta >= 0 ? "+" : "−"}${fmt(Math.abs(delta), 2)}`),
+        h("span", { class: "nnw-bar-value" }, after.toFixed(2)),
+        h(
+          "span",
+          { class: `nnw-bar-delta ${delta <= -0.005 ? "nnw-down" : delta >= 0.005 ? "nnw-up" : ""}` },
+          row.after === null ? "" : `${delta >= 0 ? "+" : "−"}${Math.abs(delta).toFixed(2)}`,
+        ),
       );
       button.addEventListener("click", () => onSelect(row.cls));
       return button;

@@ -176,5 +176,6 @@ class NNWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop background work and close the widget."""
-        self._worker.close()
+        if hasattr(self, "_worker"):  # absent when the constructor failed early
+            self._worker.close()
         super().close()

@@ -39,8 +39,14 @@ class ProbabilityBars:
         )
         self.bars.on_element_click(self._clicked)
         axes = [
-            bqplot.Axis(scale=x_scale, orientation="vertical", grid_lines="none"),
-            bqplot.Axis(scale=y_scale, label="probability", tick_format=".1f", num_ticks=5),
+            bqplot.Axis(scale=x_scale, side="left", grid_lines="none"),
+            bqplot.Axis(
+                scale=y_scale,
+                side="bottom",
+                label="probability",
+                tick_format=".1f",
+                tick_values=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            ),
         ]
         self.figure = bqplot.Figure(
             marks=[self.bars],

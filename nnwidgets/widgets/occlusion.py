@@ -236,16 +236,21 @@ class OcclusionExplorer(NNWidget):
     def close(self) -> None:
         """Close the widget, its chart and its layout."""
         super().close()
-        self.chart.figure.close()
-        self._box.close()
+        for part in (getattr(self, "chart", None) and self.chart.figure, getattr(self, "_box", None)):
+            if part is not None:
+                part.close()
 
     # -- validation of settings ----------------------------------------------------------
     def _pair(self, value: Any, name: str, default: int) -> list[int]:
         value = default if value is None else value
-        pair = [value, value] if isinstance(value, int) else list(value)
-        if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        pair = [value, value] if isinstance(value, int) else value
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+        ):
             raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return pair
+        return list(pair)
 
     @validate("window")
     def _check_window(self, proposal: dict) -> list[int]:

@@ -32,6 +32,7 @@ function render({ model, el }) {
     class: "nnw-canvas",
     tabindex: "0",
     role: "img",
+    "data-lm-suppress-shortcuts": "true", // arrow keys move the occluder, not the notebook cursor
     "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it.",
   });
   const legend = createLegend();
@@ -329,9 +330,11 @@ function render({ model, el }) {
     const moves = { ArrowUp: [-sh, 0], ArrowDown: [sh, 0], ArrowLeft: [0, -sw], ArrowRight: [0, sw], Enter: [0, 0], " ": [0, 0] };
     if (event.key === "Escape") {
       event.preventDefault();
+      event.stopPropagation();
       clearProbe();
     } else if (event.key in moves) {
       event.preventDefault();
+      event.stopPropagation();
       const [dy, dx] = moves[event.key];
       const y = Math.min(Math.max(probe.y + dy, 0), height - wh);
       const x = Math.min(Math.max(probe.x + dx, 0), width - ww);

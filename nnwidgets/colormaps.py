@@ -24,8 +24,18 @@ def lut(name: str = DIVERGING) -> torch.Tensor:
     return torch.frombuffer(bytearray.fromhex(hexstr), dtype=torch.uint8).reshape(256, 3).clone()
 
 
-def apply(values: torch.Tensor, vmin: float, vmax: float, name: str = DIVERGING) -> torch.Tensor:
-    """Colour ``values`` (any shape) into uint8 RGB (shape + (3,)); NaN maps to the mid colour."""
-    span = max(vmax - vmin, 1e-12)
-    scaled = ((values.float() - vmin) / span).nan_to_num(0.5).clamp(0, 1)
-    return lut(name)[(scaled * 255).round().long()]
+
+
+def overlay(image: torch.Tensor, values: torch.Tensor, limit: float, opacity: float) -> torch.Tensor:
+    """Blend a map over an (H, W, 3) uint8 image as the browser draws it; returns float RGB.
+
+    Colours follow the diverging map on [-limit, limit]; the alpha is
+    ``opacity * sqrt(|value| / limit)`` so values near zero leave the image visible, and NaN
+    leaves it untouched.
+    """
+    scaled = (values.float() / max(limit, 1e-12)).clamp(-1, 1)
+    index = (127.5 + 127.5 * scaled.nan_to_num(0.0)).round().long()
+    colour = lut(DIVERGING)[index].float()
+    alpha = (opacity * scaled.abs().sqrt()).nan_to_num(0.0)
+    alpha = (alpha * 255).round() / 255  # the canvas stores alpha in 8 bits
+    return image.float() * (1 - alpha[..., None]) + colour * alpha[..., None]

@@ -3,7 +3,9 @@ import { sizeCanvas } from "./canvas.js";
 import { fmt, h } from "./dom.js";
 
 /**
- * RGBA pixels colouring `values` on a symmetric [-limit, limit] scale; NaN is transparent.
+ * RGBA pixels colouring `values` on a symmetric [-limit, limit] scale. The alpha grows with
+ * |value| (opacity * sqrt(|v| / limit)), so values near zero leave the image visible; NaN is
+ * transparent. nnwidgets/colormaps.py `overlay` computes the same blend in Python.
  * @param {ArrayLike<number>} values
  * @param {number} limit
  * @param {Uint8Array} lut 256*3 RGB
@@ -11,16 +13,16 @@ import { fmt, h } from "./dom.js";
  */
 export function colorize(values, limit, lut, opacity) {
   const out = new Uint8ClampedArray(values.length * 4);
-  const alpha = Math.round(255 * opacity);
-  const scale = limit > 0 ? 127.5 / limit : 0;
+  const scale = limit > 0 ? 1 / limit : 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (Number.isNaN(v)) continue;
-    const k = Math.min(255, Math.max(0, Math.round(127.5 + v * scale))) * 3;
+    const t = Math.min(1, Math.max(-1, v * scale));
+    const k = Math.round(127.5 + 127.5 * t) * 3;
     out[4 * i] = lut[k];
     out[4 * i + 1] = lut[k + 1];
     out[4 * i + 2] = lut[k + 2];
-    out[4 * i + 3] = alpha;
+    out[4 * i + 3] = Math.round(255 * opacity * Math.sqrt(Math.abs(t)));
   }
   return out;
 }

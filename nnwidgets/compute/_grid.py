@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import operator
 from dataclasses import dataclass
 
@@ -14,9 +13,8 @@ __all__ = ["OcclusionGrid"]
 Size = int | tuple[int, ...]
 
 _COARSE_FRACTION = 0.1
-# Above this many (position, done position) pairs, nearest-done filling propagates
-# over the position grid instead of comparing every pair.
-_PAIRWISE_LIMIT = 2**24
+# Elements of the temporary tensors of the nearest-done search, per block.
+_BLOCK_ELEMENTS = 2**22
 
 
 def _ints(value: object, name: str) -> tuple[int, ...]:
@@ -328,47 +326,40 @@ class OcclusionGrid:
         return (total / cover).reshape(*lead, size).movedim(-1, d)
 
     def _nearest_done(self, done: torch.Tensor) -> torch.Tensor:
-        """For each position, the index of the nearest done one (itself if done)."""
-        device = done.device
-        everything = torch.arange(len(self), device=device)
-        coords = self._grid_index(everything).to(torch.float64)
-        sources = everything[done]
-        if len(self) * len(sources) <= _PAIRWISE_LIMIT:
-            nearest = torch.cdist(coords, coords[sources]).argmin(dim=1)
-            return sources[nearest]
-        return self._propagate(done, coords)
+        """For each position, the index of the nearest done one (itself if done).
 
-    def _propagate(self, done: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """Nearest done position by growing from the done ones a ring at a time."""
+        Exact Euclidean nearest on the position grid, one dim at a time (squared
+        distances add over dims); ties go to the lower index.
+        """
         counts = self.counts
-        source = torch.where(done, torch.arange(len(self), device=done.device), -1).reshape(counts)
-        coords_grid = coords.reshape(*counts, len(counts))
-        dims = [d for d, c in enumerate(counts) if c > 1]
-        offsets = [o for o in itertools.product((-1, 0, 1), repeat=len(dims)) if any(o)]
-        while True:
-            missing = source < 0
-            if not bool(missing.any()):
-                return source.flatten()
-            best = source.clone()
-            best_dist = torch.full(counts, float("inf"), dtype=torch.float64, device=done.device)
-            for offset in offsets:
-                candidate = _shifted(source, dims, offset)
-                usable = missing & (candidate >= 0)
-                dist = ((coords_grid - coords[candidate.clamp(min=0)]) ** 2).sum(-1)
-                better = usable & (dist < best_dist)
-                best = torch.where(better, candidate, best)
-                best_dist = torch.where(better, dist, best_dist)
-            source = best
+        dist = torch.full(counts, float("inf"), dtype=torch.float64, device=done.device)
+        dist[done.reshape(counts)] = 0.0
+        everything = torch.arange(len(self), device=done.device)
+        source = torch.where(done, everything, -1).reshape(counts)
+        for d, count in enumerate(counts):
+            if count > 1:
+                dist, source = _nearest_along(dist, source, d)
+        return source.flatten()
 
 
-def _shifted(table: torch.Tensor, dims: list[int], offset: tuple[int, ...]) -> torch.Tensor:
-    """``table`` read at ``index + offset`` (in ``dims``), -1 outside the grid."""
-    out = torch.full_like(table, -1)
-    target: list[slice] = [slice(None)] * table.ndim
-    source: list[slice] = [slice(None)] * table.ndim
-    for d, o in zip(dims, offset, strict=True):
-        n = table.shape[d]
-        target[d] = slice(max(0, -o), n - max(0, o))
-        source[d] = slice(max(0, o), n - max(0, -o))
-    out[tuple(target)] = table[tuple(source)]
-    return out
+def _nearest_along(
+    dist: torch.Tensor, source: torch.Tensor, d: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fold dim ``d`` into the nearest-source search: min over i' of (i - i')^2 + dist[i']."""
+    count = dist.shape[d]
+    dist_lines = dist.movedim(d, -1).reshape(-1, count)
+    source_lines = source.movedim(d, -1).reshape(-1, count)
+    steps = torch.arange(count, dtype=torch.float64, device=dist.device)
+    gap = (steps[:, None] - steps[None, :]) ** 2  # (to, from)
+    rows = max(1, _BLOCK_ELEMENTS // (count * count))
+    best_dist, best_source = [], []
+    for start in range(0, len(dist_lines), rows):
+        block = dist_lines[start : start + rows, None, :] + gap
+        value, arg = block.min(dim=2)
+        best_dist.append(value)
+        best_source.append(source_lines[start : start + rows].gather(1, arg))
+    shape = dist.movedim(d, -1).shape
+    return (
+        torch.cat(best_dist).reshape(shape).movedim(-1, d),
+        torch.cat(best_source).reshape(shape).movedim(-1, d),
+    )

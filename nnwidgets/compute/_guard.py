@@ -33,34 +33,33 @@ class _Snapshot:
     borrowers: int
     training: list[tuple[nn.Module, bool]]
     requires_grad: list[tuple[nn.Parameter, bool]]
-    hook_keys: list[tuple[nn.Module, str, frozenset]]
+    hook_keys: list[tuple[dict, frozenset]]
     full_backward: list[tuple[nn.Module, bool | None]]
 
     @classmethod
     def take(cls, model: nn.Module) -> _Snapshot:
         modules = list(model.modules())
+        hook_dicts = [getattr(m, name, None) for m in modules for name in _HOOK_DICTS]
         return cls(
             borrowers=0,
             training=[(m, m.training) for m in modules],
             requires_grad=[(p, p.requires_grad) for p in model.parameters()],
-            hook_keys=[
-                (m, name, frozenset(getattr(m, name)))
-                for m in modules
-                for name in _HOOK_DICTS
-                if isinstance(getattr(m, name, None), dict)
-            ],
+            hook_keys=[(d, frozenset(d)) for d in hook_dicts if isinstance(d, dict)],
             full_backward=[(m, getattr(m, "_is_full_backward_hook", None)) for m in modules],
         )
 
     def restore(self) -> None:
-        for module, name, keys in self.hook_keys:
-            hooks = getattr(module, name)
-            for key in [k for k in hooks if k not in keys]:
-                del hooks[key]
+        # Only touch what changed: a borrow is taken per chunk of work, so it must be cheap.
+        for hooks, keys in self.hook_keys:
+            if len(hooks) != len(keys) or any(key not in keys for key in hooks):
+                for key in [k for k in hooks if k not in keys]:
+                    del hooks[key]
         for module, flag in self.full_backward:
-            module._is_full_backward_hook = flag
+            if getattr(module, "_is_full_backward_hook", None) is not flag:
+                module._is_full_backward_hook = flag
         for module, training in self.training:
-            module.training = training
+            if module.training != training:
+                module.training = training
         for parameter, requires_grad in self.requires_grad:
             if parameter.requires_grad != requires_grad:
                 parameter.requires_grad_(requires_grad)
@@ -105,7 +104,7 @@ def borrowed_model(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module
         if snapshot is None:
             snapshot = _snapshots[model] = _Snapshot.take(model)
         snapshot.borrowers += 1
-        if eval:
+        if eval and any(m.training for m in model.modules()):
             model.eval()
     try:
         yield model

@@ -220,9 +220,7 @@ class OcclusionExplorer(NNWidget):
             top, left = self._view_box(self.probe)
             image[top[0] : top[1], left[0] : left[1]] = self.fill_image[top[0] : top[1], left[0] : left[1]].float()
         if self.heatmap_view is not None:
-            colour = colormaps.apply(self.heatmap_view, -self.heatmap_limit, self.heatmap_limit).float()
-            alpha = self.opacity * (~self.heatmap_view.isnan()).float()[..., None]
-            image = image * (1 - alpha) + colour * alpha
+            image = colormaps.overlay(image, self.heatmap_view, self.heatmap_limit, self.opacity)
         scale = max(1, -(-min_size // max(image.shape[:2])))
         image = image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
         data = encode_png(image.round().clamp(0, 255).to(torch.uint8))

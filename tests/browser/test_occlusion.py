@@ -159,11 +159,8 @@ def test_clever_hans_sweep_peaks_on_the_corner_mark(server, page):
     # the canvas shows the colours the kernel computed: the image blended with the colour map
     blend = (
         "import json\nfrom nnwidgets import colormaps\n"
-        "def shown(r, c):\n"
-        "    v = w.heatmap_view[r, c]\n"
-        "    col = colormaps.apply(v[None], -w.heatmap_limit, w.heatmap_limit)[0].float()\n"
-        "    return (w.image[r, c].float() * (1 - w.opacity) + col * w.opacity).tolist()\n"
-        "print(json.dumps([shown(3, 3), shown(16, 16)]))"
+        "shown = colormaps.overlay(w.image, w.heatmap_view, w.heatmap_limit, w.opacity)\n"
+        "print(json.dumps([shown[3, 3].tolist(), shown[16, 16].tolist()]))"
     )
     expected = json.loads(nb.run_code(blend))
     scale = 2 * VIEW / 32

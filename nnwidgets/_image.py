@@ -10,10 +10,14 @@ import torch.nn.functional as F
 #: Longest side, in pixels, of images and maps sent to the browser.
 MAX_DISPLAY_SIDE = 1024
 
-DisplaySpec = Callable[[torch.Tensor], torch.Tensor] | tuple[Sequence[float], Sequence[float]] | None
+DisplaySpec = (
+    Callable[[torch.Tensor], torch.Tensor] | tuple[Sequence[float], Sequence[float]] | None
+)
 
 
-def display_transform(image: torch.Tensor, display: DisplaySpec) -> Callable[[torch.Tensor], torch.Tensor]:
+def display_transform(
+    image: torch.Tensor, display: DisplaySpec
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """Return a function mapping model-space (C, H, W) tensors to displayable ones in [0, 1].
 
     ``display`` is ``None`` (inputs in [0, 1] are shown as they are, others are rescaled by

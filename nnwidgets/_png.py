@@ -11,7 +11,9 @@ import torch
 def encode_png(rgb: torch.Tensor) -> bytes:
     """Encode an (H, W, 3) or (H, W, 4) uint8 tensor as PNG bytes."""
     if rgb.dtype != torch.uint8 or rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
-        raise ValueError(f"expected an (H, W, 3|4) uint8 tensor, got {rgb.dtype} {tuple(rgb.shape)}")
+        raise ValueError(
+            f"expected an (H, W, 3|4) uint8 tensor, got {rgb.dtype} {tuple(rgb.shape)}"
+        )
     height, width, channels = rgb.shape
     rows = torch.cat([torch.zeros(height, 1, dtype=torch.uint8), rgb.reshape(height, -1)], dim=1)
 
@@ -22,4 +24,6 @@ def encode_png(rgb: torch.Tensor) -> bytes:
     color_type = 2 if channels == 3 else 6
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     pixels = zlib.compress(rows.contiguous().numpy().tobytes(), 6)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -61,7 +61,9 @@ def tensor_from_json(value: dict[str, Any] | None, widget: Any = None) -> torch.
         raise ValueError(f"unsupported wire dtype {dtype.name!r}")
     array = np.frombuffer(bytes(raw), dtype=dtype)
     if array.size != int(np.prod(shape, dtype=np.int64)):
-        raise ValueError(f"buffer holds {array.size} values, shape {list(shape)} needs more or fewer")
+        raise ValueError(
+            f"buffer holds {array.size} values, shape {list(shape)} needs more or fewer"
+        )
     return torch.from_numpy(array.reshape(shape).copy())
 
 

@@ -24,9 +24,9 @@ def lut(name: str = DIVERGING) -> torch.Tensor:
     return torch.frombuffer(bytearray.fromhex(hexstr), dtype=torch.uint8).reshape(256, 3).clone()
 
 
-
-
-def overlay(image: torch.Tensor, values: torch.Tensor, limit: float, opacity: float) -> torch.Tensor:
+def overlay(
+    image: torch.Tensor, values: torch.Tensor, limit: float, opacity: float
+) -> torch.Tensor:
     """Blend a map over an (H, W, 3) uint8 image as the browser draws it; returns float RGB.
 
     Colours follow the diverging map on [-limit, limit]; the alpha is

@@ -29,7 +29,8 @@ def bundle(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"the front-end bundle {path} is missing: this looks like a source checkout that was "
-            "never built. Run `npm install && npm run build` in the repository (or `pip install -e .`)."
+            "never built. Run `npm install && npm run build` in the repository "
+            "(or `pip install -e .`)."
         )
     return path
 
@@ -61,7 +62,9 @@ class NNWidget(anywidget.AnyWidget):
     """
 
     busy = Bool(False, help="Whether background work is running.").tag(sync=True)
-    progress = Float(None, allow_none=True, help="Fraction done of the running work.").tag(sync=True)
+    progress = Float(None, allow_none=True, help="Fraction done of the running work.").tag(
+        sync=True
+    )
     progress_label = Unicode("", help="What the running work is doing.").tag(sync=True)
     error = Unicode("", help="Last error, shown in the widget; empty when none.").tag(sync=True)
     colormap = Tensor(dtype=torch.uint8, ndim=2, help="(256, 3) RGB lookup table of the heat maps.")
@@ -97,7 +100,9 @@ class NNWidget(anywidget.AnyWidget):
             attribute, fields = self._handlers[kind]
             payload = {k: v for k, v in content.items() if k != "type"}
             if set(payload) != set(fields):
-                raise ValueError(f"message {kind!r} needs fields {sorted(fields)}, got {sorted(payload)}")
+                raise ValueError(
+                    f"message {kind!r} needs fields {sorted(fields)}, got {sorted(payload)}"
+                )
             for key, kind_type in fields.items():
                 _check_field(key, payload[key], kind_type)
             getattr(self, attribute)(**payload)
@@ -147,8 +152,10 @@ class NNWidget(anywidget.AnyWidget):
                 self.progress = None
                 self.progress_label = ""
 
-    def _report_progress(self, job: Job, done: int, total: int, label: str, *, force: bool = False) -> bool:
-        """Publish progress at most every PUSH_INTERVAL; return whether it is time to push results."""
+    def _report_progress(
+        self, job: Job, done: int, total: int, label: str, *, force: bool = False
+    ) -> bool:
+        """Publish progress at most every PUSH_INTERVAL; return whether to push results now."""
         now = time.monotonic()
         if job.stale or (not force and now - self._last_push < PUSH_INTERVAL):
             return False

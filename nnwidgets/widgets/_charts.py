@@ -35,7 +35,9 @@ class ProbabilityBars:
             labels=[before, after],
             display_legend=True,
             padding=0.25,
-            tooltip=bqplot.Tooltip(fields=["x", "y"], labels=["class", "probability"], formats=["", ".3f"]),
+            tooltip=bqplot.Tooltip(
+                fields=["x", "y"], labels=["class", "probability"], formats=["", ".3f"]
+            ),
         )
         self.bars.on_element_click(self._clicked)
         axes = [

@@ -52,7 +52,9 @@ class Job:
 class Worker:
     """Runs submitted jobs one at a time on a daemon thread, newest request per channel first."""
 
-    def __init__(self, on_error: Callable[[str, BaseException], None], name: str = "nnwidgets") -> None:
+    def __init__(
+        self, on_error: Callable[[str, BaseException], None], name: str = "nnwidgets"
+    ) -> None:
         self._on_error = on_error
         self._name = name
         self._lock = threading.Condition()
@@ -63,12 +65,12 @@ class Worker:
         self._closed = False
 
     def generation(self, channel: str) -> int:
-        """Current generation of ``channel``."""
+        """Return the current generation of ``channel``."""
         with self._lock:
             return self._generations.get(channel, 0)
 
     def submit(self, channel: str, fn: Callable[[Job], None], *, priority: int = 0) -> int:
-        """Queue ``fn(job)`` on ``channel``, superseding earlier work there; return its generation."""
+        """Queue ``fn(job)`` on ``channel``, superseding earlier work; return its generation."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("this widget was closed")

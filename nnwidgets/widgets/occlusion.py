@@ -13,7 +13,14 @@ from torch import nn
 from traitlets import Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from nnwidgets import colormaps
-from nnwidgets._image import DisplaySpec, display_size, display_transform, gaussian_blur, resize, to_rgb8
+from nnwidgets._image import (
+    DisplaySpec,
+    display_size,
+    display_transform,
+    gaussian_blur,
+    resize,
+    to_rgb8,
+)
 from nnwidgets._png import encode_png
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import OcclusionGrid, occlusion_outputs, predict
@@ -28,11 +35,15 @@ MAX_CACHED_CLASSES = 16
 
 def _as_image(image: Any) -> torch.Tensor:
     if not isinstance(image, torch.Tensor):
-        raise TypeError(f"image must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}")
+        raise TypeError(
+            f"image must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}"
+        )
     if image.ndim == 4 and image.shape[0] == 1:
         image = image[0]
     if image.ndim != 3:
-        raise ValueError(f"image must have shape (C, H, W) or (1, C, H, W), got {tuple(image.shape)}")
+        raise ValueError(
+            f"image must have shape (C, H, W) or (1, C, H, W), got {tuple(image.shape)}"
+        )
     if not image.is_floating_point():
         raise TypeError(
             f"image must be a floating-point tensor, got {image.dtype}; convert it first, "
@@ -93,11 +104,13 @@ class OcclusionExplorer(NNWidget):
     labels = List(Unicode(), help="Class names.").tag(sync=True)
     clean_probs = Tensor(dtype=torch.float32, ndim=1, help="Probabilities of the original image.")
     occluded_probs = Tensor(dtype=torch.float32, ndim=1, help="Probabilities at the probe.")
-    probe = List(Int(), default_value=None, allow_none=True, help="[row, col] of the probe's top-left.").tag(
-        sync=True
-    )
+    probe = List(
+        Int(), default_value=None, allow_none=True, help="[row, col] of the probe's top-left."
+    ).tag(sync=True)
     probe_id = Int(0, help="Front-end request id the probe result answers.").tag(sync=True)
-    heatmap_view = Tensor(dtype=torch.float32, ndim=2, help="Sensitivity map at display size; NaN=none.")
+    heatmap_view = Tensor(
+        dtype=torch.float32, ndim=2, help="Sensitivity map at display size; NaN=none."
+    )
     heatmap_limit = Float(1.0, help="Symmetric colour limit of the map.").tag(sync=True)
     heatmap_units = Unicode("", help="What the map's values measure.").tag(sync=True)
     sweep_probs = Tensor(dtype=torch.float32, ndim=2, help="(positions, classes) probabilities.")
@@ -106,7 +119,9 @@ class OcclusionExplorer(NNWidget):
 
     # settings (both ways)
     window = List(Int(), minlen=2, maxlen=2, help="[height, width] of the occluder.").tag(sync=True)
-    stride = List(Int(), minlen=2, maxlen=2, help="[height, width] step of the sweep.").tag(sync=True)
+    stride = List(Int(), minlen=2, maxlen=2, help="[height, width] step of the sweep.").tag(
+        sync=True
+    )
     fill = Enum(FILLS, default_value="zero", help="What covers the occluded patch.").tag(sync=True)
     fill_value = Float(0.0, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
@@ -172,7 +187,9 @@ class OcclusionExplorer(NNWidget):
         self.chart = ProbabilityBars("Class probabilities")
         self.chart.on_select(self._select_target)
         self._refresh_chart()
-        self._box = ipywidgets.HBox([self, self.chart.figure], layout=ipywidgets.Layout(align_items="flex-start"))
+        self._box = ipywidgets.HBox(
+            [self, self.chart.figure], layout=ipywidgets.Layout(align_items="flex-start")
+        )
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -218,7 +235,9 @@ class OcclusionExplorer(NNWidget):
         image = self.image.float()
         if self.probe is not None:
             top, left = self._view_box(self.probe)
-            image[top[0] : top[1], left[0] : left[1]] = self.fill_image[top[0] : top[1], left[0] : left[1]].float()
+            image[top[0] : top[1], left[0] : left[1]] = self.fill_image[
+                top[0] : top[1], left[0] : left[1]
+            ].float()
         if self.heatmap_view is not None:
             image = colormaps.overlay(image, self.heatmap_view, self.heatmap_limit, self.opacity)
         scale = max(1, -(-min_size // max(image.shape[:2])))
@@ -234,7 +253,10 @@ class OcclusionExplorer(NNWidget):
     def close(self) -> None:
         """Close the widget, its chart and its layout."""
         super().close()
-        for part in (getattr(self, "chart", None) and self.chart.figure, getattr(self, "_box", None)):
+        for part in (
+            getattr(self, "chart", None) and self.chart.figure,
+            getattr(self, "_box", None),
+        ):
             if part is not None:
                 part.close()
 
@@ -255,7 +277,9 @@ class OcclusionExplorer(NNWidget):
         height, width = self._x.shape[1:]
         h, w = proposal["value"]
         if not (1 <= h <= height and 1 <= w <= width):
-            raise TraitError(f"window {[h, w]} must be between [1, 1] and the image size {[height, width]}")
+            raise TraitError(
+                f"window {[h, w]} must be between [1, 1] and the image size {[height, width]}"
+            )
         return [h, w]
 
     @validate("stride")
@@ -269,7 +293,9 @@ class OcclusionExplorer(NNWidget):
     def _check_target(self, proposal: dict) -> int:
         classes = self._clean_outputs.numel()
         if not 0 <= proposal["value"] < classes:
-            raise TraitError(f"target must be a class index in [0, {classes}), got {proposal['value']}")
+            raise TraitError(
+                f"target must be a class index in [0, {classes}), got {proposal['value']}"
+            )
         return proposal["value"]
 
     @validate("opacity")
@@ -333,8 +359,12 @@ class OcclusionExplorer(NNWidget):
 
         def job(job: Job) -> None:
             occluded = self._x.clone()
-            occluded[:, y : y + window[0], x : x + window[1]] = baseline[:, y : y + window[0], x : x + window[1]]
-            probs = predict(self.model, occluded[None], output=self._output)[0].float().cpu().softmax(0)
+            occluded[:, y : y + window[0], x : x + window[1]] = baseline[
+                :, y : y + window[0], x : x + window[1]
+            ]
+            probs = (
+                predict(self.model, occluded[None], output=self._output)[0].float().cpu().softmax(0)
+            )
             job.checkpoint()
             with self.hold_sync():
                 self.probe = [y, x]

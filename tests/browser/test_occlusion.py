@@ -55,7 +55,9 @@ def test_renders_clicks_and_sweeps(server, page):
     assert plain["width"] == 2 * VIEW, "canvas should be drawn at the HiDPI pixel ratio"
     assert plain["css_width"] == VIEW
     assert plain["colours"] > 20, "the digit image should be drawn"
-    nb.page.wait_for_function("() => document.querySelectorAll('.bqplot .bargroup rect').length >= 10")
+    nb.page.wait_for_function(
+        "() => document.querySelectorAll('.bqplot .bargroup rect').length >= 10"
+    )
     bars_before = bqplot_bar_widths(nb)
     nb.screenshot("rendered")
 
@@ -66,9 +68,10 @@ def test_renders_clicks_and_sweeps(server, page):
     assert root.get_attribute("data-probe") == "6,6"
     occluded = nb.canvas_pixels(canvas)
     assert occluded["hash"] != plain["hash"]
+    before = json.dumps(json.dumps(bars_before))
     nb.page.wait_for_function(
         f"""() => JSON.stringify(Array.from(document.querySelectorAll('.bqplot .bargroup rect'),
-              r => Number(r.getAttribute('width')) || r.getBBox().width)) !== {json.dumps(json.dumps(bars_before))}"""
+              r => Number(r.getAttribute('width')) || r.getBBox().width)) !== {before}"""
     )
     latency = float(root.get_attribute("data-latency-ms"))
     record_timing(f"click -> exact bars, digits CNN ({nb.frontend})", latency / 1000)
@@ -105,7 +108,18 @@ def test_burst_of_clicks_ends_on_the_last(server, page):
     root = nb.widget(ROOT)
     canvas = nb.widget(f"{ROOT} canvas.nnw-canvas")
     nb.wait_for_attr(root, "data-drawn", lambda v: v is not None)
-    points = [(2, 2), (13, 13), (4, 11), (11, 4), (8, 8), (2, 13), (13, 2), (6, 9), (9, 6), (12, 12)]
+    points = [
+        (2, 2),
+        (13, 13),
+        (4, 11),
+        (11, 4),
+        (8, 8),
+        (2, 13),
+        (13, 2),
+        (6, 9),
+        (9, 6),
+        (12, 12),
+    ]
     for row, col in points:
         nb.click_canvas(canvas, *css_of_pixel(row, col))
     last = (10, 10)  # the patch centred on pixel (12, 12)
@@ -142,7 +156,9 @@ def test_clever_hans_sweep_peaks_on_the_corner_mark(server, page):
     cells = [
         "import nnwidgets as nw",
         "hans = nw.zoo.clever_hans()\n"
-        "w = nw.OcclusionExplorer(hans.model, hans.images[47], labels=hans.classes, window=4, stride=2)\n"
+        "w = nw.OcclusionExplorer(\n"
+        "    hans.model, hans.images[47], labels=hans.classes, window=4, stride=2\n"
+        ")\n"
         "w",
     ]
     nb = open_notebook(server, page, cells)
@@ -152,7 +168,8 @@ def test_clever_hans_sweep_peaks_on_the_corner_mark(server, page):
     nb.widget(f"{ROOT} button.nnw-primary").click()
     nb.wait_for_attr(root, "data-sweep", "complete", timeout=30)
     peak = nb.run_code(
-        "r, c = divmod(int(w.heatmap.argmax()), 32); y0, x0, y1, x1 = hans.mark_boxes[47].tolist()\n"
+        "r, c = divmod(int(w.heatmap.argmax()), 32)\n"
+        "y0, x0, y1, x1 = hans.mark_boxes[47].tolist()\n"
         "print(y0 <= r < y1 and x0 <= c < x1)"
     )
     assert peak == "True"

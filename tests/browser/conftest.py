@@ -2,8 +2,11 @@
 
 ``server`` is the Jupyter server for ``frontend`` (``"lab"`` unless a test parametrizes
 ``frontend``, e.g. with ``@pytest.mark.parametrize("frontend", FRONTENDS)``); each front
-end's server starts once per session, on first use. ``page`` is a fresh tab whose console
-errors are attached to the report of a failing test, with a screenshot.
+end's server starts once per session, on first use. ``page`` is a fresh tab (HiDPI,
+1400x1000) in one session-wide Chromium; ``browser_log`` holds its console messages. A
+failing test's report gets the console errors and the server log's tail, and a screenshot
+lands in ``test-artifacts/browser/<test>-FAILED.png``. Every test in this directory is
+marked ``browser`` (deselect with ``-m "not browser"``). Helpers: ``jupyter.py``.
 """
 
 from __future__ import annotations

@@ -503,20 +503,20 @@ class Notebook:
         after ``timeout`` seconds.
         """
         deadline = time.perf_counter() + timeout
-        value = None
+        value, seen = None, False
         while True:
-            left_ms = max(1.0, (deadline - time.perf_counter()) * 1000)
+            left_ms = (deadline - time.perf_counter()) * 1000
             try:
-                value = locator.get_attribute(name, timeout=left_ms)
-            except PlaywrightTimeout as exc:  # the element never appeared
-                if time.perf_counter() > deadline:
-                    raise AssertionError(f"{locator} never appeared") from exc
-                continue
-            ok = expected(value) if callable(expected) else value == str(expected)
-            if ok:
-                return value
+                value = locator.get_attribute(name, timeout=max(100.0, left_ms))
+                seen = True
+                ok = expected(value) if callable(expected) else value == str(expected)
+                if ok:
+                    return value
+            except PlaywrightTimeout:  # no such element (yet)
+                pass
             if time.perf_counter() > deadline:
-                raise AssertionError(f"{locator} has {name}={value!r}, waited for {expected!r}")
+                found = f"{name}={value!r}" if seen else "never appeared"
+                raise AssertionError(f"{locator}: {found}; waited {timeout} s for {expected!r}")
             time.sleep(0.03)
 
     # -- teardown ------------------------------------------------------------

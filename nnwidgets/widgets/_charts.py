@@ -55,7 +55,7 @@ class ProbabilityBars:
             axes=axes,
             title=title,
             legend_location="bottom-right",
-            fig_margin={"top": 40, "bottom": 40, "left": 110, "right": 20},
+            fig_margin={"top": 40, "bottom": 40, "left": 110, "right": 30},
             layout=ipywidgets.Layout(width="360px", height="320px"),
             animation_duration=0,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass
 
@@ -224,8 +225,9 @@ class OcclusionGrid:
 
     # -- progressive order ------------------------------------------------------------
 
+    @functools.cached_property
     def _levels(self) -> list[torch.Tensor]:
-        """Position indices by refinement level, coarse lattice first."""
+        """Position indices by refinement level, coarse lattice first (computed once)."""
         counts = self.counts
         n = len(self)
         spacing = 1
@@ -255,7 +257,7 @@ class OcclusionGrid:
     @property
     def coarse_count(self) -> int:
         """Number of positions in the coarse lattice that opens :meth:`progressive_order`."""
-        return len(self._levels()[0])
+        return len(self._levels[0])
 
     def progressive_order(self) -> torch.Tensor:
         """Return every position index, coarse to fine.
@@ -269,7 +271,7 @@ class OcclusionGrid:
         torch.LongTensor
             A permutation of ``range(len(self))``.
         """
-        return torch.cat(self._levels())
+        return torch.cat(self._levels)
 
     # -- attribution ------------------------------------------------------------------
 

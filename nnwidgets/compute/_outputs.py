@@ -139,9 +139,10 @@ def run_model(model: nn.Module, batch: torch.Tensor, output: OutputSelector = No
         raise
     except RuntimeError as err:
         raise ValueError(
-            f"the model failed on an input batch of shape {tuple(batch.shape)} "
-            f"(dtype {batch.dtype}); check that it takes inputs of this shape "
-            f"(batch dimension first) and dtype. The model said: {err}"
+            f"the model failed on a batch of {len(batch)} inputs of shape "
+            f"{tuple(batch.shape[1:])} and dtype {batch.dtype} (batch shape "
+            f"{tuple(batch.shape)}); check that it takes inputs of this shape and dtype. "
+            f"The model said: {err}"
         ) from err
     scores = select_output(raw, output)
     if scores.shape[0] != batch.shape[0]:

@@ -11,7 +11,7 @@ from torch import nn
 
 from nnwidgets.compute._grid import OcclusionGrid, Size
 from nnwidgets.compute._guard import borrowed_model, model_device
-from nnwidgets.compute._outputs import OutputSelector, predict, run_model
+from nnwidgets.compute._outputs import OutputSelector, run_model
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
 
@@ -78,6 +78,7 @@ class _ChunkSizer:
         self.limit = max(1, budget // max(1, example_bytes))
         if batch_size is not None:
             self.size = _positive_int(batch_size, "batch_size")
+            self.limit = self.size + 1  # room for the unoccluded input in a first chunk
         else:
             self.size = min(self.limit, max(1, _FIRST_CHUNK_BYTES // max(1, example_bytes)))
 
@@ -169,7 +170,8 @@ def occlusion_outputs(
             raise ValueError(f"order holds position indices outside [0, {len(grid)})")
         order = order.cpu()
     sizer = _ChunkSizer(x.numel() * x.element_size(), batch_size, memory_budget)
-    return _sweep(model, x, grid, base, order, sizer, output, progress, should_stop)
+    sweep = _sweep(model, x, grid, base, order, sizer, output, progress, should_stop)
+    return ((indices, scores) for indices, scores, _ in sweep)
 
 
 def _sweep(
@@ -182,62 +184,75 @@ def _sweep(
     output: OutputSelector,
     progress: Progress | None,
     should_stop: ShouldStop | None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    with_clean: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """Yield (indices, scores, clean scores or None); with_clean adds ``x`` to the first chunk."""
     device = model_device(model) or x.device
     x = x.to(device)
     if isinstance(baseline, torch.Tensor):
         baseline = baseline.to(device=device, dtype=x.dtype)
     buffer: torch.Tensor | None = None
     total, done = len(order), 0
-    while done < total:
+    while done < total or with_clean:
         if should_stop is not None and should_stop():
             return
-        n = min(sizer.size, total - done)
+        clean_rows = int(with_clean)
+        n = min(sizer.size, total - done, sizer.limit - clean_rows)
         indices = order[done : done + n]
         start = time.perf_counter()
         # Borrow per chunk, never across a yield: between chunks the model is the
         # user's again, and inference mode does not leak into the caller's code.
         with borrowed_model(model), torch.inference_mode():
-            if buffer is None or len(buffer) < n:
-                buffer = torch.empty((n, *grid.input_shape), dtype=x.dtype, device=device)
-            batch = grid.occlude(x, indices, baseline, out=buffer)
-            scores = run_model(model, batch, output)
+            if buffer is None or len(buffer) < clean_rows + n:
+                shape = (clean_rows + n, *grid.input_shape)
+                buffer = torch.empty(shape, dtype=x.dtype, device=device)
+            grid.occlude(x, indices, baseline, out=buffer[clean_rows:])
+            if clean_rows:
+                buffer[0] = x
+            scores = run_model(model, buffer[: clean_rows + n], output)
         scores = scores.to("cpu", torch.float32, copy=True)  # a normal tensor, not an inference one
-        sizer.update(n, time.perf_counter() - start)
+        clean = scores[0] if with_clean else None
+        scores, with_clean = scores[clean_rows:], False
+        sizer.update(clean_rows + n, time.perf_counter() - start)
         done += n
-        if progress is not None:
+        if progress is not None and n:
             progress(done, total)
-        yield indices, scores
+        yield indices, scores, clean
 
 
-def _targets(target: Target, clean: torch.Tensor) -> torch.Tensor:
-    n, k = clean.shape
+def _check_target(target: Target, n: int) -> list[int] | None:
+    """One target per input (None: each input's predicted class)."""
     if target is None:
-        return clean.argmax(dim=1)
+        return None
     if isinstance(target, torch.Tensor) and target.ndim == 0:
         target = target.item()
     if isinstance(target, (bool, float)):
         raise TypeError(f"target must be an int or one int per input, got {target!r}")
     if isinstance(target, int):
-        targets = torch.full((n,), target, dtype=torch.long)
+        return [target] * n
+    if isinstance(target, torch.Tensor):
+        if target.is_floating_point() or target.dtype == torch.bool or target.ndim != 1:
+            raise TypeError("a target tensor must be 1-D with one int per input")
+        targets = [int(t) for t in target.tolist()]
     else:
-        if isinstance(target, torch.Tensor):
-            if target.is_floating_point() or target.dtype == torch.bool or target.ndim != 1:
-                raise TypeError("a target tensor must be 1-D with one int per input")
-            targets = target.detach().cpu().long()
-        else:
-            if not all(isinstance(t, int) and not isinstance(t, bool) for t in target):
-                raise TypeError(f"target must be an int or one int per input, got {target!r}")
-            targets = torch.tensor(list(target), dtype=torch.long)
-        if len(targets) != n:
-            raise ValueError(f"got {len(targets)} targets for {n} inputs; give one per input")
-    bad = (targets < 0) | (targets >= k)
-    if bool(bad.any()):
-        raise ValueError(
-            f"target {int(targets[bad][0])} is out of range: the model gives K={k} scores "
-            f"per input, so targets must lie in 0..{k - 1}"
-        )
+        targets = list(target)
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+            raise TypeError(f"target must be an int or one int per input, got {target!r}")
+    if len(targets) != n:
+        raise ValueError(f"got {len(targets)} targets for {n} inputs; give one per input")
     return targets
+
+
+def _resolve_target(targets: list[int] | None, i: int, clean: torch.Tensor) -> int:
+    k = len(clean)
+    if targets is None:
+        return int(clean.argmax())
+    if not 0 <= targets[i] < k:
+        raise ValueError(
+            f"target {targets[i]} is out of range: the model gives K={k} scores per input, "
+            f"so targets must lie in 0..{k - 1}"
+        )
+    return targets[i]
 
 
 def occlusion(
@@ -305,32 +320,29 @@ def occlusion(
         baselines = [_one_baseline(b, shape) for b in baseline]
     else:
         baselines = [_one_baseline(baseline, shape)] * n_inputs
-    clean = torch.cat([predict(model, inputs[i : i + 1], output=output) for i in range(n_inputs)])
-    clean = clean.to("cpu", torch.float32)
-    targets = _targets(target, clean)
+    targets = _check_target(target, n_inputs)
+    example_bytes = inputs[0].numel() * inputs.element_size()
     positions = len(grid)
+    one_chunk = _ChunkSizer(example_bytes, batch_size, memory_budget).size > positions
+    order = torch.arange(positions) if one_chunk else grid.progressive_order()
     attributions = torch.zeros((n_inputs, *shape), dtype=torch.float32)
-    outputs = torch.zeros((n_inputs, positions, clean.shape[1])) if return_outputs else None
+    outputs: torch.Tensor | None = None
     for i in range(n_inputs):
         values = torch.zeros(positions)
         done = torch.zeros(positions, dtype=torch.bool)
         report = None
         if progress is not None:
             report = _offset_progress(progress, i * positions, n_inputs * positions)
-        sweep = occlusion_outputs(
-            model,
-            inputs[i],
-            grid,
-            baselines[i],
-            batch_size=batch_size,
-            memory_budget=memory_budget,
-            output=output,
-            progress=report,
-            should_stop=should_stop,
+        sizer = _ChunkSizer(example_bytes, batch_size, memory_budget)
+        sweep = _sweep(
+            model, inputs[i], grid, baselines[i], order, sizer, output, report, should_stop, True
         )
-        t = int(targets[i])
-        for indices, scores in sweep:
-            values[indices] = clean[i, t] - scores[:, t]
+        for indices, scores, clean in sweep:
+            if clean is not None:  # the first chunk also ran the unoccluded input
+                reference, t = clean, _resolve_target(targets, i, clean)
+                if return_outputs and outputs is None:
+                    outputs = torch.zeros((n_inputs, positions, len(clean)))
+            values[indices] = reference[t] - scores[:, t]
             done[indices] = True
             if outputs is not None:
                 outputs[i, indices] = scores
@@ -338,8 +350,10 @@ def occlusion(
         if not bool(done.all()):
             break
     attributions = attributions.to(inputs.device)
-    if outputs is None:
+    if not return_outputs:
         return attributions
+    if outputs is None:  # stopped before the first chunk
+        outputs = torch.zeros((n_inputs, positions, 0))
     return attributions, outputs.to(inputs.device)
 
 

@@ -236,7 +236,11 @@ class _NaNWhenOccluded(nn.Module):
         ),
         (lambda m: occlusion(m, torch.zeros(1, 1, 16, 16).long(), 4, 2), TypeError, r"\.float\(\)"),
         (lambda m: occlusion(m, [[0.0]], 4, 2), TypeError, "torch.Tensor"),
-        (lambda m: occlusion(m, torch.zeros(1, 3, 16, 16), 4, 2), ValueError, r"\(1, 3, 16, 16\)"),
+        (
+            lambda m: occlusion(m, torch.zeros(1, 3, 16, 16), 4, 2),
+            ValueError,
+            r"shape \(3, 16, 16\)",
+        ),
         (lambda m: occlusion(m, torch.zeros(1, 1, 16, 16), 17, 2), ValueError, "larger than"),
         (lambda m: occlusion(m, torch.zeros(1, 1, 16, 16), 4, 0), ValueError, "positive"),
         (lambda m: occlusion(m, torch.zeros(1, 1, 16, 16), 4, 5), ValueError, "never occluded"),
@@ -299,7 +303,7 @@ def test_bad_inputs(call, error, match):
 
 
 def test_channel_mismatch_chains_the_models_error():
-    with pytest.raises(ValueError, match=r"input batch of shape \(1, 3, 16, 16\)") as info:
+    with pytest.raises(ValueError, match=r"inputs of shape \(3, 16, 16\)") as info:
         occlusion(_seeded(DigitsCNN), torch.zeros(1, 3, 16, 16), 4, 2)
     assert isinstance(info.value.__cause__, RuntimeError)
 
@@ -325,9 +329,8 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
     )
     elapsed = time.perf_counter() - start
     assert result.shape == image.shape and bool(torch.isfinite(result).all())
-    assert batches[0] == 1  # the clean forward
-    assert max(batches[1:]) * copy_bytes <= 2 * copy_bytes + 1
-    assert sum(batches[1:]) == 16 and done[-1] == (16, 16)
+    assert max(batches) * copy_bytes <= 2 * copy_bytes + 1
+    assert sum(batches) == 1 + 16 and done[-1] == (16, 16)  # + the unoccluded image
     assert elapsed < 60  # generous: shared machines are noisy
     batches.clear()
     list(occlusion_outputs(model, image, OcclusionGrid.create(image.shape[1:], 1000, 1000)))

@@ -110,7 +110,7 @@ class Returns(nn.Module):
 
 
 def test_run_model_names_the_shape_when_the_model_fails():
-    with pytest.raises(ValueError, match=r"shape \(2, 5\)") as info:
+    with pytest.raises(ValueError, match=r"2 inputs of shape \(5,\)") as info:
         run_model(nn.Linear(4, 3), torch.zeros(2, 5))
     assert isinstance(info.value.__cause__, RuntimeError)
 

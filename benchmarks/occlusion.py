@@ -1,0 +1,216 @@
+"""Occlusion sweep speed: nnwidgets vs captum vs the floor, side by side in one run.
+
+For each model it times, on the same input:
+
+- ours: ``nnwidgets.compute.occlusion`` (clean forward, sweep, attribution), default
+  chunking; also when the first complete coarse map was available (the progressive
+  order puts the coarse lattice first);
+- captum: ``captum.attr.Occlusion(model).attribute`` with ``perturbations_per_eval=1``
+  (its default), then at a few larger values, keeping the best;
+- floor: forwards of all occluded copies, built beforehand, at the best batch size
+  (probed on a slice first): the model's own time, nothing else.
+
+Ours and the floor are timed alternately (min of several runs); captum's ResNet runs
+once each. Run ``python benchmarks/occlusion.py`` (about 4 minutes on 2 CPU cores) or
+with ``--quick`` (ResNet at 96x96, about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from captum.attr import Occlusion
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nnwidgets.compute import OcclusionGrid, occlusion
+from nnwidgets.zoo.models import DigitsCNN
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inp: int, out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out)
+        self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+            if stride != 1 or inp != out
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(y)) + self.downsample(x))
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18 layout (BasicBlock, [2, 2, 2, 2]), random weights."""
+
+    def __init__(self, classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        layers, inp = [], 64
+        for out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers.append(nn.Sequential(BasicBlock(inp, out, stride), BasicBlock(out, out, 1)))
+            inp = out
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def timed(fn: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_ours(model, x, window, stride, target, coarse):
+    """Full sweep time and time to the first complete coarse map."""
+    marks = []
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        marks.append((done, time.perf_counter() - start))
+
+    occlusion(model, x, window, stride, target=target, progress=progress)
+    total = time.perf_counter() - start
+    first_coarse = next(t for done, t in marks if done >= coarse)
+    return total, first_coarse, len(marks)
+
+
+def floor(model, x, grid, baseline, sizes, repeat):
+    """Best batch size (probed on a slice) and the time to run all copies at it."""
+    with torch.inference_mode():
+        copies = grid.occlude(x[0], torch.arange(len(grid)), baseline)
+        probe = copies[: max(sizes) * 2]
+
+        def run(batch: torch.Tensor, size: int) -> None:
+            for start in range(0, len(batch), size):
+                model(batch[start : start + size])
+
+        run(probe, max(sizes))  # warm up
+        per_copy = {s: timed(lambda s=s: run(probe, s), 2) / len(probe) for s in sizes}
+        best = min(per_copy, key=per_copy.get)
+        return best, timed(lambda: run(copies, best), repeat)
+
+
+def bench(name, model, x, window, stride, ppes, sizes, repeat, captum_repeat):
+    model.eval()
+    grid = OcclusionGrid.create(tuple(x.shape[1:]), window, stride)
+    with torch.inference_mode():
+        target = int(model(x).argmax())
+    occlusion(model, x, window, stride, target=target)  # warm up
+    # Ours and the floor alternate, so that drifting load on a shared machine hits both.
+    best_size, floor_time, ours_runs = None, float("inf"), []
+    for _ in range(repeat):
+        ours_runs.append(run_ours(model, x, window, stride, target, grid.coarse_count))
+        best_size, once = floor(model, x, grid, 0.0, (best_size,) if best_size else sizes, 1)
+        floor_time = min(floor_time, once)
+    ours, first, chunks = min(ours_runs, key=lambda r: r[0])
+
+    def captum(ppe: int) -> float:
+        def call() -> None:
+            Occlusion(model).attribute(
+                x,
+                sliding_window_shapes=grid.window,
+                strides=grid.stride,
+                target=target,
+                perturbations_per_eval=ppe,
+            )
+
+        return timed(call, captum_repeat)
+
+    captum_default = captum(1)
+    captum_by_ppe = {ppe: captum(ppe) for ppe in ppes}
+    best_ppe = min(captum_by_ppe, key=captum_by_ppe.get)
+    return {
+        "case": name,
+        "positions": len(grid),
+        "ours": ours,
+        "chunks": chunks,
+        "coarse": first,
+        "coarse_n": grid.coarse_count,
+        "captum_1": captum_default,
+        "captum_best": captum_by_ppe[best_ppe],
+        "best_ppe": best_ppe,
+        "floor": floor_time,
+        "floor_batch": best_size,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="ResNet at 96x96 instead of 224")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    side = 96 if args.quick else 224
+    rows = [
+        bench(
+            "DigitsCNN 1x16x16 w4 s2",
+            DigitsCNN(),
+            torch.rand(1, 1, 16, 16),
+            4,
+            2,
+            ppes=(7, 49),
+            sizes=(7, 16, 49),
+            repeat=20,
+            captum_repeat=5,
+        ),
+        bench(
+            f"ResNet-18 3x{side}x{side} w16 s8",
+            ResNet18(),
+            torch.rand(1, 3, side, side),
+            16,
+            8,
+            ppes=(8, 32),
+            sizes=(1, 2, 4, 8, 16, 32),
+            repeat=3 if args.quick else 2,
+            captum_repeat=3 if args.quick else 1,
+        ),
+    ]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    header = (
+        f"{'case':<30} {'pos':>5} {'ours s':>8} {'captum(1) s':>11} {'captum best s':>13} "
+        f"{'floor s':>8} {'captum(1)/ours':>14} {'captum best/ours':>16} {'ours/floor':>10} "
+        f"{'coarse map':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['case']:<30} {r['positions']:>5} {r['ours']:>8.3f} {r['captum_1']:>11.3f} "
+            f"{r['captum_best']:>13.3f} {r['floor']:>8.3f} {r['captum_1'] / r['ours']:>14.2f} "
+            f"{r['captum_best'] / r['ours']:>16.2f} {r['ours'] / r['floor']:>10.3f} "
+            f"{r['coarse'] / r['ours']:>10.1%}"
+        )
+    print()
+    for r in rows:
+        print(
+            f"{r['case']}: captum best at perturbations_per_eval={r['best_ppe']}, floor at "
+            f"batch {r['floor_batch']}, ours in {r['chunks']} chunks; first complete coarse "
+            f"map ({r['coarse_n']} of {r['positions']} positions) after {r['coarse']:.3f} s"
+        )
+
+
+if __name__ == "__main__":
+    main()

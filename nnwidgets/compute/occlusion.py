@@ -323,8 +323,8 @@ def occlusion(
     targets = _check_target(target, n_inputs)
     example_bytes = inputs[0].numel() * inputs.element_size()
     positions = len(grid)
-    one_chunk = _ChunkSizer(example_bytes, batch_size, memory_budget).size > positions
-    order = torch.arange(positions) if one_chunk else grid.progressive_order()
+    sizer = _ChunkSizer(example_bytes, batch_size, memory_budget)  # learns across inputs
+    order = torch.arange(positions) if sizer.size > positions else grid.progressive_order()
     attributions = torch.zeros((n_inputs, *shape), dtype=torch.float32)
     outputs: torch.Tensor | None = None
     for i in range(n_inputs):
@@ -333,7 +333,6 @@ def occlusion(
         report = None
         if progress is not None:
             report = _offset_progress(progress, i * positions, n_inputs * positions)
-        sizer = _ChunkSizer(example_bytes, batch_size, memory_budget)
         sweep = _sweep(
             model, inputs[i], grid, baselines[i], order, sizer, output, report, should_stop, True
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -134,3 +137,13 @@ def test_predict_untouched_and_returns_a_normal_tensor(make_bn_net, fingerprint,
     with torch.no_grad():
         expected = make_bn_net().eval()(x)
     torch.testing.assert_close(scores - 1, expected)
+
+
+def test_compute_imports_nothing_from_jupyter():
+    code = (
+        "import sys, nnwidgets.compute; "
+        "loaded = [m for m in ('ipywidgets', 'anywidget', 'traitlets') if m in sys.modules]; "
+        "assert not loaded, loaded"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True)

@@ -337,6 +337,16 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
     assert batches == [1] * 16  # the default budget (256 MiB) holds one 192 MB copy
 
 
+def test_budget_of_one_copy_runs_one_input_at_a_time():
+    model = _seeded(ShapesCNN)
+    batches = []
+    model.conv1.register_forward_pre_hook(lambda module, args: batches.append(len(args[0])))
+    inputs = torch.randn(2, 3, 32, 32)
+    result = occlusion(model, inputs, 8, 4, memory_budget=3 * 32 * 32 * 4)
+    assert set(batches) == {1} and len(batches) == 2 * (1 + 49)
+    torch.testing.assert_close(result, occlusion(model, inputs, 8, 4), atol=1e-5, rtol=0)
+
+
 # -- the grid ------------------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 
@@ -18,10 +17,11 @@ __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_out
 #: Default bound, in bytes, on the occluded copies of the input held at once.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 # Without an explicit batch size, chunks start at about this many bytes of copies and
-# grow (by powers of two) until one takes about _CHUNK_SECONDS: progress arrives a few
-# times a second, and on a CPU a batch that size runs as fast per input as any.
+# double while they are quick or while doubling makes each input faster (see
+# _ChunkSizer): progress arrives several times a second, at the model's best speed.
 _FIRST_CHUNK_BYTES = 2**20
-_CHUNK_SECONDS = 0.2
+_MIN_CHUNK_SECONDS = 0.2
+_MAX_CHUNK_SECONDS = 1.0
 
 Baseline = float | torch.Tensor
 Target = int | Sequence[int] | torch.Tensor | None
@@ -70,12 +70,18 @@ def _one_baseline(baseline: object, shape: tuple[int, ...]) -> Baseline:
 
 
 class _ChunkSizer:
-    """Batch sizes for a sweep: fixed, or grown to ~_CHUNK_SECONDS within the budget."""
+    """Batch sizes for a sweep: fixed, or found by doubling, within the memory budget.
+
+    From a small first chunk the size doubles while chunks take under
+    _MIN_CHUNK_SECONDS, then keeps doubling only while that makes each input faster
+    (and a chunk stays under _MAX_CHUNK_SECONDS); then it settles.
+    """
 
     def __init__(self, example_bytes: int, batch_size: int | None, budget: int | None) -> None:
         budget = DEFAULT_MEMORY_BUDGET if budget is None else _positive_int(budget, "memory_budget")
-        self.fixed = batch_size is not None
         self.limit = max(1, budget // max(1, example_bytes))
+        self.settled = batch_size is not None
+        self.per_input: dict[int, float] = {}
         if batch_size is not None:
             self.size = _positive_int(batch_size, "batch_size")
             self.limit = self.size + 1  # room for the unoccluded input in a first chunk
@@ -83,14 +89,21 @@ class _ChunkSizer:
             self.size = min(self.limit, max(1, _FIRST_CHUNK_BYTES // max(1, example_bytes)))
 
     def update(self, n: int, seconds: float) -> None:
-        if self.fixed or n < self.size:
+        if n < self.size or n == 0:  # a last, short chunk says little
             return
-        wanted = _CHUNK_SECONDS * n / max(seconds, 1e-9)
-        wanted = min(self.limit, 2 ** max(0, math.floor(math.log2(max(wanted, 1.0)))))
-        if wanted > self.size:
-            self.size = min(wanted, 4 * self.size)
-        elif 4 * wanted <= self.size:  # chunks take far too long: shrink at once
-            self.size = wanted
+        if self.settled:
+            if seconds > 4 * _MAX_CHUNK_SECONDS and self.per_input:  # the machine got slower
+                self.size = max(1, self.size // 2)
+            return
+        per_input = self.per_input[self.size] = seconds / n
+        before = self.per_input.get(self.size // 2)
+        if seconds >= _MIN_CHUNK_SECONDS and before is not None and per_input > 0.95 * before:
+            self.size //= 2  # doubling did not pay
+            self.settled = True
+        elif seconds < _MAX_CHUNK_SECONDS and 2 * self.size <= self.limit:
+            self.size *= 2
+        else:
+            self.settled = True
 
 
 def occlusion_outputs(
@@ -125,8 +138,9 @@ def occlusion_outputs(
     order : torch.LongTensor, optional
         Position indices to sweep, in order; default ``grid.progressive_order()``.
     batch_size : int, optional
-        Occluded copies per forward pass. By default chunks start small and grow
-        until one takes about 0.2 s, within ``memory_budget``.
+        Occluded copies per forward pass. By default chunks start small and double
+        while that makes each copy faster (chunks of about 0.2-1 s), within
+        ``memory_budget``.
     memory_budget : int, optional
         Most bytes of occluded copies held at once (default
         :data:`DEFAULT_MEMORY_BUDGET`, 256 MiB); at least one copy is always made.

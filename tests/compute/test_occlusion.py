@@ -347,6 +347,24 @@ def test_budget_of_one_copy_runs_one_input_at_a_time():
     torch.testing.assert_close(result, occlusion(model, inputs, 8, 4), atol=1e-5, rtol=0)
 
 
+def test_chunk_sizes_double_while_it_pays():
+    from nnwidgets.compute.occlusion import _ChunkSizer
+
+    sizer = _ChunkSizer(2**20, None, None)  # 1 MiB inputs: first chunk of one, 256 at most
+    seen = []
+    for per_input in (0.05, 0.05, 0.03, 0.02, 0.0199):  # seconds per input at 1, 2, 4, 8, 16
+        seen.append(sizer.size)
+        sizer.update(sizer.size, per_input * sizer.size)
+    assert seen == [1, 2, 4, 8, 16] and sizer.size == 8 and sizer.settled
+    capped = _ChunkSizer(2**20, None, 3 * 2**20)
+    capped.update(1, 0.001)
+    capped.update(2, 0.002)
+    assert capped.size == 2 and capped.limit == 3
+    fixed = _ChunkSizer(2**20, 5, None)
+    fixed.update(5, 0.001)
+    assert fixed.size == 5
+
+
 # -- the grid ------------------------------------------------------------------------------
 
 

@@ -104,7 +104,7 @@ def borrowed_model(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module
         if snapshot is None:
             snapshot = _snapshots[model] = _Snapshot.take(model)
         snapshot.borrowers += 1
-        if eval and any(m.training for m in model.modules()):
+        if eval and any(module.training for module, _ in snapshot.training):
             model.eval()
     try:
         yield model

@@ -19,15 +19,26 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 if TYPE_CHECKING:
     from nnwidgets import compute, zoo
+    from nnwidgets.widgets.mlp import MLPExplorer
+    from nnwidgets.widgets.neuron import NeuronExplorer
     from nnwidgets.widgets.occlusion import OcclusionExplorer
 
 _LAZY = {
     "compute": ("nnwidgets.compute", None),
     "zoo": ("nnwidgets.zoo", None),
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
+    "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
+    "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
 }
 
-__all__ = ["OcclusionExplorer", "__version__", "compute", "zoo"]
+__all__ = [
+    "MLPExplorer",
+    "NeuronExplorer",
+    "OcclusionExplorer",
+    "__version__",
+    "compute",
+    "zoo",
+]
 
 
 def __getattr__(name: str) -> Any:

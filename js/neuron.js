@@ -1,0 +1,360 @@
+// Front-end of nnwidgets.NeuronExplorer (anywidget ESM module).
+// Every computed unit's image is kept in the `unit_images` trait: scrubbing over computed units
+// is answered here, within a frame, with no kernel round trip. The kernel is told which unit is
+// wanted (the `unit` trait) and computes it first; a preview is drawn only if it belongs to the
+// unit shown now, so a stale result is never drawn.
+import "./neuron.css";
+import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
+import { fmt, h, listen } from "./lib/dom.js";
+import { createStatus } from "./lib/progress.js";
+import { getTensor } from "./lib/wire.js";
+
+const VIEW_SIDE = 240; // CSS pixels of the synthesized image
+const EXAMPLE_SIDE = 64; // CSS pixels of a dataset example
+const OVERVIEW_WIDTH = 600; // CSS pixels of the layer overview
+
+function labelled(text, control) {
+  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
+}
+
+/**
+ * Offscreen canvas of row `i` of the (n, h, w, 3) uint8 tensor trait `name`, built on first use
+ * and rebuilt when the trait changes (so the order of change events does not matter).
+ */
+function tiles(model, name) {
+  let raw;
+  let tensor = null;
+  let canvases = new Map();
+  return (i) => {
+    const value = model.get(name);
+    if (value !== raw) {
+      raw = value;
+      tensor = getTensor(model, name);
+      canvases = new Map();
+    }
+    if (!tensor || i < 0 || i >= tensor.shape[0]) return null;
+    if (!canvases.has(i)) {
+      const [, height, width] = tensor.shape;
+      const size = height * width * 3;
+      const rgb = { shape: [height, width, 3], data: tensor.data.subarray(i * size, (i + 1) * size) };
+      canvases.set(i, pixelCanvas(rgbToRgba(rgb), width, height));
+    }
+    return canvases.get(i);
+  };
+}
+
+function render({ model, el }) {
+  let unit = model.get("unit"); // the unit shown; the kernel learns it through the `unit` trait
+  const unitTile = tiles(model, "unit_images");
+  const exampleTile = tiles(model, "examples");
+  let drawn = 0;
+
+  const layerSelect = h("select", { class: "nnw-layer-select" });
+  const objectiveSelect = h("select", { class: "nnw-objective-select" });
+  const directionSelect = h(
+    "select",
+    { class: "nnw-direction-select" },
+    h("option", { value: "max" }, "maximize"),
+    h("option", { value: "min" }, "minimize"),
+  );
+  const slider = h("input", {
+    type: "range",
+    min: "0",
+    step: "1",
+    class: "nnw-unit-slider",
+    "aria-label": "Unit",
+    "data-lm-suppress-shortcuts": "true", // arrow keys scrub the units, not the notebook cursor
+  });
+  const unitOut = h("output", { class: "nnw-value nnw-unit-name" });
+  const canvas = h("canvas", { class: "nnw-canvas nnw-synth", role: "img" });
+  const caption = h("div", { class: "nnw-caption", "aria-live": "polite" });
+  const exampleGrid = h("div", { class: "nnw-examples" });
+  const exampleTitle = h("div", { class: "nnw-section-title" });
+  const inputCanvas = h("canvas", { class: "nnw-input-canvas", role: "img" });
+  const inputText = h("div", { class: "nnw-input-text" });
+  const inputBox = h("div", { class: "nnw-input" }, inputCanvas, inputText);
+  const overview = h("canvas", {
+    class: "nnw-overview",
+    tabindex: "0",
+    role: "listbox",
+    "data-lm-suppress-shortcuts": "true", // arrow keys move the selection, not the notebook cursor
+    "aria-label": "Layer overview: one synthesized image per unit. Click a tile or use the arrow keys.",
+  });
+  const overviewTitle = h("div", { class: "nnw-section-title" });
+  const stepsInput = h("input", { type: "number", min: "1", max: "10000", step: "1", class: "nnw-number" });
+  const sizeInput = h("input", { type: "number", min: "4", max: "1024", step: "1", class: "nnw-number" });
+  const regInput = h("input", { type: "number", min: "0", step: "0.1", class: "nnw-number" });
+  const computeButton = h("button", { class: "nnw-button nnw-primary" }, "Compute all");
+  const stopButton = h("button", { class: "nnw-button" }, "Stop");
+  const saveButton = h("button", { class: "nnw-button", title: "Download the image as PNG" }, "Save PNG");
+  const status = createStatus(model);
+
+  const root = h(
+    "div",
+    { class: "nnw nnw-neuron" },
+    h(
+      "div",
+      { class: "nnw-controls" },
+      labelled("Layer", layerSelect),
+      labelled("Objective", h("span", { class: "nnw-inline" }, objectiveSelect, directionSelect)),
+      labelled("Unit", h("span", { class: "nnw-inline" }, slider, unitOut)),
+    ),
+    h(
+      "div",
+      { class: "nnw-main" },
+      h("div", { class: "nnw-stage" }, canvas, caption),
+      h("div", { class: "nnw-side" }, exampleTitle, exampleGrid, inputBox),
+    ),
+    h("div", { class: "nnw-overview-box" }, overviewTitle, overview),
+    h(
+      "div",
+      { class: "nnw-controls" },
+      labelled("Steps", stepsInput),
+      labelled("Size (px)", sizeInput),
+      labelled("Regularization", regInput),
+      h("div", { class: "nnw-buttons" }, computeButton, stopButton, saveButton),
+    ),
+    status.el,
+  );
+  el.append(root);
+
+  // -- reading the state -------------------------------------------------------------------
+  const count = () => model.get("unit_count");
+  const done = () => getTensor(model, "unit_done");
+  const unitName = (u) => model.get("unit_labels")[u] ?? `unit ${u}`;
+
+  // -- the selected unit -----------------------------------------------------------------
+  function drawUnit() {
+    const ctx = sizeCanvas(canvas, VIEW_SIDE, VIEW_SIDE);
+    ctx.clearRect(0, 0, VIEW_SIDE, VIEW_SIDE);
+    const flags = done();
+    const scores = getTensor(model, "unit_scores");
+    const preview = model.get("preview_unit") === unit ? getTensor(model, "preview_image") : null;
+    let source = "pending";
+    if (flags && flags.data[unit] && unitTile(unit)) {
+      drawScaled(ctx, unitTile(unit), 0, 0, VIEW_SIDE, VIEW_SIDE);
+      source = "final";
+      const verb = model.get("maximize") ? "maximizes" : "minimizes";
+      caption.textContent = `Synthesized input that ${verb} ${unitName(unit)}: activation ${fmt(scores.data[unit])}`;
+    } else if (preview) {
+      drawScaled(ctx, pixelCanvas(rgbToRgba(preview), preview.shape[1], preview.shape[0]), 0, 0, VIEW_SIDE, VIEW_SIDE);
+      source = "preview";
+      caption.textContent = `${unitName(unit)}: ${model.get("preview_label")}`;
+    } else {
+      ctx.fillStyle = "rgba(127,127,127,0.12)";
+      ctx.fillRect(0, 0, VIEW_SIDE, VIEW_SIDE);
+      caption.textContent = `${unitName(unit)}: queued, computed next`;
+    }
+    canvas.setAttribute("aria-label", caption.textContent);
+    slider.value = String(unit);
+    unitOut.textContent = `${unit} · ${unitName(unit)}`;
+    drawn += 1;
+    root.dataset.drawn = String(drawn);
+    root.dataset.unit = String(unit);
+    root.dataset.source = source;
+    drawExamples();
+    drawInput();
+  }
+
+  function drawExamples() {
+    const slots = getTensor(model, "top_slots");
+    const values = getTensor(model, "top_values");
+    const indices = getTensor(model, "top_indices");
+    const direction = model.get("maximize") ? "excite it most" : "drive it lowest";
+    exampleTitle.textContent = slots ? `Dataset images that ${direction}` : "";
+    if (!slots || !values || !indices || unit >= slots.shape[0]) {
+      exampleGrid.replaceChildren();
+      return;
+    }
+    const k = slots.shape[1];
+    const cells = [];
+    for (let j = 0; j < k; j++) {
+      const index = indices.data[unit * k + j];
+      const value = values.data[unit * k + j];
+      const thumb = h("canvas", { class: "nnw-example-canvas" });
+      const ctx = sizeCanvas(thumb, EXAMPLE_SIDE, EXAMPLE_SIDE);
+      const source = exampleTile(slots.data[unit * k + j]);
+      if (source) drawScaled(ctx, source, 0, 0, EXAMPLE_SIDE, EXAMPLE_SIDE);
+      cells.push(
+        h(
+          "button",
+          {
+            class: "nnw-example",
+            title: `dataset image #${index}: activation ${fmt(value)}. Click to choose it as the input.`,
+            "data-index": String(index),
+            onclick: () => model.send({ type: "choose_example", index }),
+          },
+          thumb,
+          h("span", { class: "nnw-example-value" }, fmt(value, 2)),
+        ),
+      );
+    }
+    exampleGrid.replaceChildren(...cells);
+  }
+
+  function drawInput() {
+    const image = getTensor(model, "input_image");
+    const values = getTensor(model, "input_activations");
+    inputBox.hidden = !image || !values;
+    if (inputBox.hidden) return;
+    const ctx = sizeCanvas(inputCanvas, 48, 48);
+    drawScaled(ctx, pixelCanvas(rgbToRgba(image), image.shape[1], image.shape[0]), 0, 0, 48, 48);
+    inputText.textContent = `${unitName(unit)} on ${model.get("input_label")}: ${fmt(values.data[unit])}`;
+  }
+
+  // -- the layer overview ----------------------------------------------------------------
+  function overviewGeometry() {
+    const n = Math.max(count(), 1);
+    const side = n > 128 ? 28 : n > 48 ? 40 : 56;
+    const gap = 3;
+    const columns = Math.max(1, Math.floor((OVERVIEW_WIDTH + gap) / (side + gap)));
+    const rows = Math.ceil(n / columns);
+    return { side, gap, columns, rows, width: Math.min(n, columns) * (side + gap) - gap, height: rows * (side + gap) - gap };
+  }
+
+  function drawOverview() {
+    const g = overviewGeometry();
+    const ctx = sizeCanvas(overview, Math.max(g.width, 1), Math.max(g.height, 1));
+    ctx.clearRect(0, 0, g.width, g.height);
+    const flags = done();
+    let finished = 0;
+    for (let u = 0; u < count(); u++) {
+      const x = (u % g.columns) * (g.side + g.gap);
+      const y = Math.floor(u / g.columns) * (g.side + g.gap);
+      if (flags && flags.data[u] && unitTile(u)) {
+        drawScaled(ctx, unitTile(u), x, y, g.side, g.side);
+        finished += 1;
+      } else {
+        ctx.fillStyle = "rgba(127,127,127,0.15)";
+        ctx.fillRect(x, y, g.side, g.side);
+      }
+    }
+    const x = (unit % g.columns) * (g.side + g.gap);
+    const y = Math.floor(unit / g.columns) * (g.side + g.gap);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#1b4f8a";
+    ctx.strokeRect(x - 1, y - 1, g.side + 2, g.side + 2);
+    overviewTitle.textContent = `Layer overview: ${finished} of ${count()} units synthesized`;
+    overview.setAttribute("aria-valuetext", `selected: unit ${unit}, ${unitName(unit)}`);
+    root.dataset.done = String(finished);
+  }
+
+  function unitAt(event) {
+    const g = overviewGeometry();
+    const rect = overview.getBoundingClientRect();
+    const x = ((event.clientX - rect.left) * g.width) / rect.width;
+    const y = ((event.clientY - rect.top) * g.height) / rect.height;
+    const column = Math.floor(x / (g.side + g.gap));
+    const row = Math.floor(y / (g.side + g.gap));
+    const u = row * g.columns + column;
+    return column < g.columns && u >= 0 && u < count() ? u : null;
+  }
+
+  // -- choosing a unit: drawn now from the cache, then told to the kernel ------------------
+  function select(u) {
+    const next = Math.min(Math.max(0, u), count() - 1);
+    if (next === unit) return;
+    unit = next;
+    drawUnit();
+    drawOverview();
+    model.set("unit", unit);
+    model.save_changes();
+  }
+
+  slider.addEventListener("input", () => select(Number(slider.value)));
+  overview.addEventListener("click", (event) => {
+    const u = unitAt(event);
+    if (u !== null) select(u);
+    overview.focus();
+  });
+  overview.addEventListener("keydown", (event) => {
+    const { columns } = overviewGeometry();
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -unit, End: count() };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    select(unit + moves[event.key]);
+  });
+
+  // -- settings ------------------------------------------------------------------------
+  function syncControls() {
+    layerSelect.replaceChildren(...model.get("layers").map((name) => h("option", { value: name }, name)));
+    layerSelect.value = model.get("layer");
+    objectiveSelect.replaceChildren(...model.get("objectives").map((name) => h("option", { value: name }, name)));
+    objectiveSelect.value = model.get("objective");
+    directionSelect.value = model.get("maximize") ? "max" : "min";
+    slider.max = String(Math.max(count() - 1, 0));
+    stepsInput.value = String(model.get("steps"));
+    sizeInput.value = String(model.get("size"));
+    regInput.value = String(model.get("regularization"));
+  }
+
+  const setTrait = (name, value) => {
+    model.set(name, value);
+    model.save_changes();
+  };
+  layerSelect.addEventListener("change", () => setTrait("layer", layerSelect.value));
+  objectiveSelect.addEventListener("change", () => setTrait("objective", objectiveSelect.value));
+  directionSelect.addEventListener("change", () => setTrait("maximize", directionSelect.value === "max"));
+  const numberSetter = (input, name, parse) => () => {
+    const value = parse(input.value);
+    if (Number.isFinite(value)) setTrait(name, value);
+    else syncControls();
+  };
+  stepsInput.addEventListener("change", numberSetter(stepsInput, "steps", (v) => Number.parseInt(v, 10)));
+  sizeInput.addEventListener("change", numberSetter(sizeInput, "size", (v) => Number.parseInt(v, 10)));
+  regInput.addEventListener("change", numberSetter(regInput, "regularization", Number.parseFloat));
+  computeButton.addEventListener("click", () => model.send({ type: "compute_all" }));
+  stopButton.addEventListener("click", () => model.send({ type: "stop" }));
+  saveButton.addEventListener("click", () => {
+    const link = h("a", {
+      href: canvas.toDataURL("image/png"),
+      download: `${model.get("layer")}-unit-${unit}.png`,
+    });
+    link.click();
+  });
+
+  // -- kernel updates ------------------------------------------------------------------
+  const redraw = () => {
+    drawUnit();
+    drawOverview();
+  };
+  const dispose = listen(model, {
+    "change:unit_images": redraw,
+    "change:unit_done": redraw,
+    "change:unit_scores": drawUnit,
+    "change:preview_image": drawUnit,
+    "change:preview_unit": drawUnit,
+    "change:examples": drawExamples,
+    "change:top_slots": drawExamples,
+    "change:top_values": drawExamples,
+    "change:input_activations": drawInput,
+    "change:input_image": drawInput,
+    "change:unit": () => {
+      unit = model.get("unit");
+      redraw();
+    },
+    "change:unit_labels": redraw,
+    "change:unit_count": () => {
+      syncControls();
+      redraw();
+    },
+    "change:layers": syncControls,
+    "change:layer": syncControls,
+    "change:objectives": syncControls,
+    "change:objective": syncControls,
+    "change:maximize": syncControls,
+    "change:steps": syncControls,
+    "change:size": syncControls,
+    "change:regularization": syncControls,
+  });
+
+  syncControls();
+  redraw();
+  return () => {
+    dispose();
+    status.dispose();
+  };
+}
+
+export default { render };

@@ -1,0 +1,598 @@
+"""NeuronExplorer: the input a neuron wants most, beside the real inputs that excite it most."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
+
+from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
+from nnwidgets._png import encode_png
+from nnwidgets._traits import Tensor
+from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
+from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, message
+from nnwidgets.widgets._dataset import DatasetView, as_input
+from nnwidgets.widgets._worker import Job
+
+OUTPUT = "output"
+#: Objectives by the rank of a layer's activations (without the batch dimension).
+OBJECTIVES_BY_RANK = {3: ("channel", "neuron"), 1: ("linear",)}
+#: Longest side of the per-unit images kept in the state (the front-end's cache).
+TILE_SIDE = 128
+#: Longest side of the dataset thumbnails kept in the state.
+THUMB_SIDE = 64
+#: Pixels optimized together in one batch of the layer precompute (units x height x width).
+BATCH_PIXELS = 2**18
+#: Most units optimized in one batch.
+MAX_BATCH = 64
+
+
+def _layer_names(model: nn.Module) -> list[str]:
+    names = [
+        name
+        for name, module in model.named_modules()
+        if name and not list(module.children()) and not isinstance(module, nn.Dropout)
+    ]
+    return [*names, OUTPUT]
+
+
+def _first_input_channels(model: nn.Module) -> int:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module.in_channels
+    return 3
+
+
+class NeuronExplorer(NNWidget):
+    """Scrub through the units of a layer and see the input each one wants most.
+
+    For the selected unit the widget shows the input synthesized to excite it (activation
+    maximization with a Fourier parameterization and transformation robustness, as in
+    Lucid), refining while it optimizes, and beside it the ``k`` inputs of ``dataset`` that
+    excite it most, with their activations. A background precompute fills in the layer
+    overview (one image per unit, a batch of units per optimization); every computed image
+    stays in the browser, so scrubbing over computed units needs no kernel. The unit under
+    the slider always comes first; a newer request supersedes a stale one.
+
+    Parameters
+    ----------
+    model
+        A CNN (or any model taking (N, C, H, W) images).
+    layer
+        Layer to explore, named as ``model.named_modules()`` names it; ``"output"`` (the
+        default) explores the class logits.
+    dataset
+        Real inputs to rank: a tensor (N, C, H, W), a Dataset of tensors or (tensor, label)
+        pairs, or a DataLoader over one. Its images set the synthesized image size.
+    unit
+        Unit selected at start.
+    objective
+        ``"channel"`` (a conv channel, mean over space), ``"neuron"`` (a channel at
+        ``position``, default the centre), ``"linear"`` (a unit of an (N, F) layer) or
+        ``"logit"`` (a class logit of the output); default: what suits the layer.
+    maximize
+        Maximize the objective (True) or minimize it.
+    steps, size, regularization
+        Optimization steps, synthesized image side in pixels and strength of the image
+        prior; defaults suit the layer's model (``size`` defaults to the dataset's images).
+    channels
+        Input channels when there is no dataset (default: the first conv's ``in_channels``).
+    normalize
+        ``(mean, std)`` the model's inputs are normalized with: synthesized images live in
+        [0, 1] and are normalized before the model sees them; dataset images are shown with
+        the normalization undone.
+    input
+        One input (C, H, W) whose activation on the selected unit is shown; default the
+        dataset's first image. Clicking a dataset example chooses it.
+    labels
+        Class names, shown for the output layer's units.
+    k
+        Dataset examples shown per unit.
+    precompute
+        Fill in the whole layer in the background (True) or only the units asked for.
+    display
+        How dataset images are shown, see :class:`~nnwidgets.OcclusionExplorer`.
+    output
+        Output selector for models returning tuples or dicts (see
+        :func:`nnwidgets.compute.select_output`).
+    seed
+        Seed of the optimization: the same seed gives the same images.
+
+    Notes
+    -----
+    The state holds every unit's image at most ``TILE_SIDE`` pixels a side as uint8 (a
+    64-channel layer at 128 px is 3 MB) and ``k`` dataset thumbnails per unit (at most 64 px
+    a side, each stored once).
+    """
+
+    _esm = bundle("neuron.js")
+    _css = bundle("neuron.css")
+
+    # settings (both ways)
+    layers = List(Unicode(), help="Layers the picker offers.").tag(sync=True)
+    layer = Unicode(OUTPUT, help="Layer explored.").tag(sync=True)
+    unit = Int(0, help="Selected unit.").tag(sync=True)
+    objective = Enum(
+        ("channel", "neuron", "linear", "logit"), default_value="logit", help="What is optimized."
+    ).tag(sync=True)
+    maximize = Bool(True, help="Maximize (True) or minimize the objective.").tag(sync=True)
+    steps = Int(128, help="Optimization steps.").tag(sync=True)
+    size = Int(32, help="Side of the synthesized image in pixels.").tag(sync=True)
+    regularization = Float(1.0, help="Strength of the image prior.").tag(sync=True)
+
+    # what the front-end shows (kernel -> browser)
+    objectives = List(Unicode(), help="Objectives that apply to the layer.").tag(sync=True)
+    unit_count = Int(0, help="Units in the layer.").tag(sync=True)
+    unit_labels = List(Unicode(), help="Name of each unit.").tag(sync=True)
+    unit_images = Tensor(dtype=torch.uint8, ndim=4, help="(units, h, w, 3) synthesized images.")
+    unit_done = Tensor(dtype=torch.uint8, ndim=1, help="(units,) 1 where unit_images is final.")
+    unit_scores = Tensor(dtype=torch.float32, ndim=1, help="Objective reached by each image.")
+    preview_image = Tensor(dtype=torch.uint8, ndim=3, help="(h, w, 3) image being optimized.")
+    preview_unit = Int(-1, help="Unit preview_image belongs to; -1 for none.").tag(sync=True)
+    preview_label = Unicode("", help="How far the preview's optimization is.").tag(sync=True)
+    examples = Tensor(dtype=torch.uint8, ndim=4, help="(m, h, w, 3) dataset thumbnails.")
+    top_slots = Tensor(dtype=torch.int32, ndim=2, help="(units, k) rows of examples.")
+    top_indices = Tensor(dtype=torch.int32, ndim=2, help="(units, k) dataset indices.")
+    top_values = Tensor(dtype=torch.float32, ndim=2, help="(units, k) their activations.")
+    input_image = Tensor(dtype=torch.uint8, ndim=3, help="(h, w, 3) the chosen input.")
+    input_label = Unicode("", help="Where the chosen input comes from.").tag(sync=True)
+    input_activations = Tensor(dtype=torch.float32, ndim=1, help="(units,) on the chosen input.")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | None = None,
+        dataset: Any = None,
+        *,
+        unit: int = 0,
+        objective: str | None = None,
+        position: tuple[int, int] | None = None,
+        maximize: bool = True,
+        steps: int | None = None,
+        size: int | None = None,
+        regularization: float | None = None,
+        channels: int | None = None,
+        normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+        input: torch.Tensor | None = None,
+        labels: Sequence[str] | None = None,
+        k: int = 9,
+        precompute: bool = True,
+        display: DisplaySpec = None,
+        output: Any = None,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        self.model = model
+        self._data = None if dataset is None else DatasetView(dataset)
+        sample = self._data.sample if self._data is not None else None
+        if input is not None:
+            self._input = as_input(input, "input")
+            self._input_name = "your input"
+            sample = self._input if sample is None else sample
+        else:
+            self._input = None if self._data is None else self._data.sample
+            self._input_name = "dataset example #0"
+        self._channels = int(sample.shape[0]) if sample is not None else channels
+        self._channels = self._channels or _first_input_channels(model)
+        self._normalize = normalize
+        display = display if display is not None else normalize
+        self._display = display_transform(sample, display) if sample is not None else None
+        self._position = position
+        self._output = output
+        self._labels = None if labels is None else [str(n) for n in labels]
+        self._k = k
+        self._precompute = precompute
+        self._seed = seed
+        self._activations: torch.Tensor | None = None  # (N, U) dataset activations
+        self._images: torch.Tensor | None = None  # (U, C, H, W) final images, NaN when not yet
+        self._in_flight: set[int] = set()
+        self._last_preview = 0.0
+        layer_name = OUTPUT if layer in (None, "") else layer
+        names = _layer_names(model)
+        if layer_name not in names:
+            # a layer with children (a block) may still be chosen by name
+            names = [layer_name, *names]
+        default_size = int(sample.shape[-1]) if sample is not None else 128
+        super().__init__(
+            layers=names,
+            layer=layer_name,
+            maximize=maximize,
+            steps=steps if steps is not None else (128 if default_size <= 64 else 256),
+            size=size if size is not None else default_size,
+            regularization=1.0 if regularization is None else regularization,
+        )
+        self._configure(objective)
+        self.unit = unit
+        self._restart()
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def images(self) -> torch.Tensor:
+        """Synthesized images (units, C, size, size) in [0, 1]; NaN for units not yet done."""
+        return self._images.clone()
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape (C, H, W) of the synthesized inputs."""
+        return (self._channels, self.size, self.size)
+
+    def compute(self, units: int | Sequence[int] | None = None, *, wait: bool = True) -> None:
+        """Synthesize ``units`` (default: every unit of the layer) now, in one batch per chunk."""
+        chosen = (
+            range(self.unit_count)
+            if units is None
+            else [units]
+            if isinstance(units, int)
+            else units
+        )
+        todo = [self._check_unit(u) for u in chosen]
+        self._run("layer", lambda job: self._precompute_job(job, todo))
+        if wait:
+            self.wait()
+
+    def stop(self) -> None:
+        """Stop the background precompute; computed units stay."""
+        self._cancel("layer")
+        self._cancel("unit")
+
+    def to_png(
+        self, path: str | Path | None = None, *, unit: int | None = None, grid: bool = False
+    ) -> bytes:
+        """PNG of the selected (or given) unit's image, or of the whole layer with ``grid=True``."""
+        if grid:
+            done = self.unit_done.bool()
+            tiles = self.unit_images[done]
+            if not len(tiles):
+                raise ValueError("no unit of this layer is computed yet")
+            columns = max(1, round(len(tiles) ** 0.5))
+            rows = -(-len(tiles) // columns)
+            height, width = tiles.shape[1:3]
+            sheet = torch.full(
+                (rows * (height + 2), columns * (width + 2), 3), 255, dtype=torch.uint8
+            )
+            for i, tile in enumerate(tiles):
+                r, c = divmod(i, columns)
+                sheet[
+                    r * (height + 2) : r * (height + 2) + height,
+                    c * (width + 2) : c * (width + 2) + width,
+                ] = tile
+            image = sheet
+        else:
+            index = self.unit if unit is None else self._check_unit(unit)
+            if not self.unit_done[index]:
+                raise ValueError(f"unit {index} is not computed yet; call compute({index}) first")
+            image = to_rgb8(self._images[index].clamp(0, 1))
+        scale = max(1, -(-256 // max(image.shape[:2])))
+        image = image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+        data = encode_png(image)
+        if path is not None:
+            Path(path).write_bytes(data)
+        return data
+
+    # -- validation ------------------------------------------------------------------------
+    def _check_unit(self, unit: Any) -> int:
+        if not isinstance(unit, int) or isinstance(unit, bool):
+            raise TypeError(f"unit must be an int, got {type(unit).__name__}")
+        if not 0 <= unit < self.unit_count:
+            raise ValueError(
+                f"unit {unit} is out of range: layer {self.layer!r} has {self.unit_count} units "
+                f"(0 to {self.unit_count - 1})"
+            )
+        return unit
+
+    @validate("layer")
+    def _check_layer(self, proposal: dict) -> str:
+        if proposal["value"] not in self.layers:
+            raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
+        return proposal["value"]
+
+    @validate("unit")
+    def _check_unit_trait(self, proposal: dict) -> int:
+        try:
+            return self._check_unit(proposal["value"])
+        except ValueError as error:
+            raise TraitError(str(error)) from error
+
+    @validate("objective")
+    def _check_objective(self, proposal: dict) -> str:
+        if self.objectives and proposal["value"] not in self.objectives:
+            raise TraitError(
+                f"objective {proposal['value']!r} does not apply to layer {self.layer!r}; "
+                f"choose one of {self.objectives}"
+            )
+        return proposal["value"]
+
+    @validate("steps")
+    def _check_steps(self, proposal: dict) -> int:
+        if not 1 <= proposal["value"] <= 10_000:
+            raise TraitError(f"steps must be between 1 and 10000, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("size")
+    def _check_size(self, proposal: dict) -> int:
+        if not 4 <= proposal["value"] <= 1024:
+            raise TraitError(f"size must be between 4 and 1024 pixels, got {proposal['value']}")
+        return proposal["value"]
+
+    @validate("regularization")
+    def _check_regularization(self, proposal: dict) -> float:
+        value = proposal["value"]
+        if not (value == value and 0.0 <= value < float("inf")):
+            raise TraitError(f"regularization must be a finite number >= 0, got {value}")
+        return value
+
+    # -- reactions -------------------------------------------------------------------------
+    @observe("layer")
+    def _layer_changed(self, _change: dict) -> None:
+        if self.objectives:  # not during construction
+            self._configure(None)
+            self.unit = 0
+            self._restart()
+
+    @observe("objective", "maximize", "steps", "size", "regularization")
+    def _settings_changed(self, _change: dict) -> None:
+        if self.objectives and self._images is not None:
+            self._restart(examples=_change["name"] in ("objective", "maximize"))
+
+    @observe("unit")
+    def _unit_changed(self, change: dict) -> None:
+        if self._images is None:
+            return
+        unit = change["new"]
+        if self.unit_done[unit] or unit in self._in_flight:
+            return
+        self._run("unit", lambda job: self._unit_job(job, unit), priority=2)
+
+    @message("choose_example", index=int)
+    def _on_choose_example(self, index: int) -> None:
+        if self._data is None:
+            raise ValueError("this explorer has no dataset to choose an example from")
+        if not 0 <= index < len(self._data):
+            raise ValueError(f"example index {index} is out of range [0, {len(self._data)})")
+        self._input = self._data[index]
+        self._input_name = f"dataset example #{index}"
+        self._run("input", self._input_job, priority=1)
+
+    @message("stop")
+    def _on_stop(self) -> None:
+        self.stop()
+
+    @message("compute_all")
+    def _on_compute_all(self) -> None:
+        self.compute(wait=False)
+
+    # -- background work ------------------------------------------------------------------
+    def _configure(self, objective: str | None) -> None:
+        """Read the layer's size and the objectives that apply to it."""
+        count, shape = layer_units(self.model, self._layer_arg(), self.input_shape)
+        if self.layer == OUTPUT:
+            options: tuple[str, ...] = ("logit",)
+        else:
+            options = OBJECTIVES_BY_RANK.get(len(shape), ("linear",))
+        if objective is not None and objective not in options:
+            raise ValueError(
+                f"objective {objective!r} does not apply to layer {self.layer!r} with activations "
+                f"of shape {tuple(shape)}; choose one of {list(options)}"
+            )
+        if self.layer == OUTPUT and self._labels is not None:
+            if len(self._labels) != count:
+                raise ValueError(
+                    f"got {len(self._labels)} labels but the model has {count} outputs"
+                )
+            names = list(self._labels)
+        else:
+            kind = "channel" if len(shape) == 3 else "unit"
+            names = [f"{kind} {i}" for i in range(count)]
+        with self.hold_sync():
+            self.objectives = list(options)
+            self.objective = objective or options[0]
+            self.unit_count = count
+            self.unit_labels = names
+
+    def _layer_arg(self) -> str | None:
+        return None if self.layer == OUTPUT else self.layer
+
+    def _synthesis_kwargs(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "position": self._position if self.objective == "neuron" else None,
+            "maximize": self.maximize,
+            "size": self.size,
+            "channels": self._channels,
+            "steps": self.steps,
+            "regularization": self.regularization,
+            "normalize": self._normalize,
+            "seed": self._seed,
+            "output": self._output,
+        }
+
+    def _tile_size(self) -> tuple[int, int]:
+        side = min(self.size, TILE_SIDE)
+        return side, side
+
+    def _restart(self, examples: bool = True) -> None:
+        """Forget the layer's images and start computing them again."""
+        for channel in ("unit", "layer"):
+            self._cancel(channel)
+        count = self.unit_count
+        self._images = torch.full((count, *self.input_shape), float("nan"))
+        self._in_flight = set()
+        with self.hold_sync():
+            self.unit_images = torch.zeros((count, *self._tile_size(), 3), dtype=torch.uint8)
+            self.unit_done = torch.zeros(count, dtype=torch.uint8)
+            self.unit_scores = torch.full((count,), float("nan"))
+            self.preview_image = None
+            self.preview_unit = -1
+            self.preview_label = ""
+        if examples:
+            self._cancel("examples")
+            with self.hold_sync():
+                self.top_slots = self.top_indices = self.top_values = self.examples = None
+                self.input_activations = None
+            if self._data is not None:
+                self._run("examples", self._examples_job, priority=1)
+            elif self._input is not None:
+                self._run("input", self._input_job, priority=1)
+        self._run("unit", lambda job: self._unit_job(job, self.unit), priority=2)
+        if self._precompute:
+            self._run("layer", lambda job: self._precompute_job(job, range(count)))
+
+    def _unit_job(self, job: Job, unit: int) -> None:
+        if self.unit_done[unit] or unit in self._in_flight:
+            return
+        self._synthesize(job, [unit])
+
+    def _precompute_job(self, job: Job, units: Sequence[int]) -> None:
+        pending = [u for u in units if not self.unit_done[u]]
+        total = len(pending)
+        height, width = self.input_shape[1:]
+        batch = max(1, min(MAX_BATCH, BATCH_PIXELS // (height * width)))
+        while True:
+            todo = [u for u in pending if not self.unit_done[u] and u not in self._in_flight]
+            if not todo:
+                break
+            # the unit under the slider first, then the layer in order
+            todo.sort(key=lambda u: (u != self.unit, u))
+            done = total - len(todo)
+            self._report_progress(
+                job, done, total, f"synthesized {done} of {total} units", force=True
+            )
+            self._synthesize(job, todo[:batch], progress=(done, total))
+
+    def _synthesize(
+        self, job: Job, units: list[int], progress: tuple[int, int] | None = None
+    ) -> None:
+        """Optimize ``units`` as one batch, previewing the selected one, and store the results."""
+        steps = self.steps
+
+        def on_step(step: int, _steps: int, images: torch.Tensor) -> bool:
+            job.checkpoint()
+            if progress is not None:
+                done, total = progress
+                label = f"synthesizing units {units[0]} to {units[-1]}: step {step} of {steps}"
+                self._report_progress(job, done + len(units) * step / steps, total, label)
+            if self.unit in units and step < steps:
+                self._push_preview(images[units.index(self.unit)], self.unit, step, steps)
+            return False
+
+        self._in_flight.update(units)
+        try:
+            images = synthesize(
+                self.model,
+                self._layer_arg(),
+                list(units),
+                progress=on_step,
+                should_stop=lambda: job.stale,
+                **self._synthesis_kwargs(),
+            )
+            job.checkpoint()
+            scores = self._scores(images, units)
+            job.checkpoint()
+        finally:
+            self._in_flight.difference_update(units)
+        self._store(units, images, scores)
+
+    def _scores(self, images: torch.Tensor, units: list[int]) -> torch.Tensor:
+        inputs = images
+        if self._normalize is not None:
+            mean, std = (
+                torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1)
+                for v in self._normalize
+            )
+            inputs = (images - mean) / std
+        values = self._unit_values(inputs)
+        return values[torch.arange(len(units)), torch.tensor(units)]
+
+    def _unit_values(self, inputs: Any, **kwargs: Any) -> torch.Tensor:
+        return layer_activations(
+            self.model,
+            self._layer_arg(),
+            inputs,
+            objective=self.objective,
+            position=self._position if self.objective == "neuron" else None,
+            output=self._output,
+            **kwargs,
+        )
+
+    def _store(self, units: list[int], images: torch.Tensor, scores: torch.Tensor) -> None:
+        index = torch.tensor(units)
+        self._images[index] = images.float()
+        tiles = self.unit_images.clone()
+        done = self.unit_done.clone()
+        unit_scores = self.unit_scores.clone()
+        for row, unit in enumerate(units):
+            tiles[unit] = to_rgb8(resize(images[row].clamp(0, 1), self._tile_size()))
+        done[index] = 1
+        unit_scores[index] = scores.float()
+        with self.hold_sync():
+            self.unit_images = tiles
+            self.unit_done = done
+            self.unit_scores = unit_scores
+            if self.preview_unit in units:
+                self.preview_unit = -1
+                self.preview_image = None
+                self.preview_label = ""
+
+    def _push_preview(self, image: torch.Tensor, unit: int, step: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - self._last_preview < PUSH_INTERVAL / 2:
+            return
+        self._last_preview = now
+        with self.hold_sync():
+            self.preview_image = to_rgb8(resize(image.clamp(0, 1), self._tile_size()))
+            self.preview_unit = unit
+            self.preview_label = f"optimizing: step {step} of {steps}"
+
+    def _examples_job(self, job: Job) -> None:
+        data = self._data
+        self._report_progress(job, 0, 1, f"ranking {len(data)} dataset images", force=True)
+        top = top_activations(
+            self.model,
+            self._layer_arg(),
+            data.source,
+            k=min(self._k, len(data)),
+            objective=self.objective,
+            position=self._position if self.objective == "neuron" else None,
+            output=self._output,
+            should_stop=lambda: job.stale,
+        )
+        job.checkpoint()
+        activations = top.activations.float()
+        if self.maximize:
+            indices, values = top.indices, top.values.float()
+        else:  # the inputs that drive the unit lowest
+            values, indices = activations.topk(top.indices.shape[1], dim=0, largest=False)
+            values, indices = values.T.contiguous(), indices.T.contiguous()
+        unique, slots = torch.unique(indices, return_inverse=True)
+        thumbs = torch.stack([self._thumbnail(data[int(i)]) for i in unique])
+        job.checkpoint()
+        self._activations = activations
+        with self.hold_sync():
+            self.examples = thumbs
+            self.top_slots = slots.to(torch.int32)
+            self.top_indices = indices.to(torch.int32)
+            self.top_values = values
+        if self._input is not None:
+            self._input_job(job)
+
+    def _input_job(self, job: Job) -> None:
+        values = self._unit_values(self._input[None])[0]
+        job.checkpoint()
+        with self.hold_sync():
+            self.input_image = self._thumbnail(self._input)
+            self.input_label = self._input_name
+            self.input_activations = values.float()
+
+    def _thumbnail(self, image: torch.Tensor) -> torch.Tensor:
+        shown = self._display(image).clamp(0, 1)
+        height, width = shown.shape[1:]
+        scale = min(1.0, THUMB_SIDE / max(height, width))
+        return to_rgb8(resize(shown, (max(1, round(height * scale)), max(1, round(width * scale)))))

@@ -1,0 +1,161 @@
+"""NeuronExplorer's Python side: traits, messages, background work, the model left untouched."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import nnwidgets as nw
+from nnwidgets.compute import layer_activations
+
+FAST = {"steps": 12, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return nw.zoo.digits()
+
+
+def small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3)
+    )
+
+
+def test_precomputes_the_layer_and_ranks_the_dataset(digits, fingerprint, same_fingerprint):
+    before = fingerprint(digits.model)
+    dataset = digits.images[:40]
+    w = nw.NeuronExplorer(digits.model, "conv2", dataset=dataset, **FAST)
+    w.wait(120)
+    units = w.unit_count
+    assert units == digits.model.conv2.out_channels
+    assert w.objectives == ["channel", "neuron"] and w.objective == "channel"
+    assert bool(w.unit_done.all())
+    assert tuple(w.unit_images.shape) == (units, 16, 16, 3)
+    assert tuple(w.images.shape) == (units, 1, 16, 16)
+    assert torch.isfinite(w.images).all() and w.images.min() >= 0 and w.images.max() <= 1
+    assert torch.isfinite(w.unit_scores).all()
+    # the dataset examples are the top 9 by activation, in order
+    acts = layer_activations(digits.model, "conv2", dataset)
+    expected = acts.topk(9, dim=0).indices.T
+    assert torch.equal(w.top_indices.long(), expected)
+    assert torch.allclose(w.top_values, acts.gather(0, expected.T).T, atol=1e-5)
+    assert tuple(w.examples.shape[1:]) == (16, 16, 3)
+    assert torch.equal(w.examples[w.top_slots[3, 0]], w._thumbnail(dataset[expected[3, 0]]))
+    # the chosen input defaults to the first dataset image
+    assert torch.allclose(w.input_activations, acts[0], atol=1e-5)
+    assert w.input_label == "dataset example #0"
+    # synthesized images excite their unit more than any dataset image does
+    assert bool((w.unit_scores >= acts.max(0).values * 0.5).float().mean() > 0.5)
+    w.close()
+    same_fingerprint(before, fingerprint(digits.model))
+
+
+def test_minimize_ranks_the_lowest(digits):
+    dataset = digits.images[:30]
+    w = nw.NeuronExplorer(
+        digits.model, "fc1", dataset=dataset, maximize=False, precompute=False, **FAST
+    )
+    w.wait(60)
+    acts = layer_activations(digits.model, "fc1", dataset)
+    assert w.objective == "linear"
+    assert torch.equal(w.top_indices.long(), acts.topk(9, dim=0, largest=False).indices.T)
+    w.close()
+
+
+def test_output_layer_uses_class_names_and_logit(digits):
+    w = nw.NeuronExplorer(
+        digits.model, labels=digits.classes, precompute=False, unit=7, size=16, **FAST
+    )
+    w.wait(60)
+    assert w.layer == "output" and w.objective == "logit"
+    assert w.unit_labels == list(digits.classes)
+    assert w.unit_done.tolist() == [0] * 7 + [1] + [0] * 2
+    png = w.to_png()
+    assert png.startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="not computed"):
+        w.to_png(unit=2)
+    w.close()
+
+
+def test_selected_unit_is_computed_first_and_the_newest_request_wins():
+    w = nw.NeuronExplorer(small_net(), "0", precompute=False, size=8, **FAST)
+    w.wait(30)
+    for unit in (1, 2, 3, 1, 2):  # a fast burst: only the last must be served
+        w.unit = unit
+    w.wait(30)
+    assert w.unit_done[2] == 1
+    assert w.preview_unit == -1
+    w.compute(wait=True)
+    assert bool(w.unit_done.all())
+    assert w.to_png(grid=True).startswith(b"\x89PNG")
+    w.close()
+
+
+def test_layer_change_restarts_with_the_new_layer():
+    w = nw.NeuronExplorer(small_net(), "0", precompute=False, size=8, **FAST)
+    w.wait(30)
+    w.layer = "3"
+    w.wait(30)
+    assert w.unit_count == 3 and w.objectives == ["linear"]
+    assert w.unit == 0 and w.unit_done.tolist() == [1, 0, 0]
+    w.close()
+
+
+def test_bad_values_from_the_front_end_are_rejected_and_reverted():
+    w = nw.NeuronExplorer(small_net(), "0", precompute=False, size=8, **FAST)
+    w.wait(30)
+    for state in ({"unit": 99}, {"layer": "nope"}, {"steps": 0}, {"objective": "logit"}):
+        w.error = ""
+        w.set_state(state)
+        assert "Rejected a value" in w.error
+    assert (w.unit, w.layer, w.steps, w.objective) == (0, "0", 12, "channel")
+    for content in (
+        {"type": "choose_example", "index": 0},  # no dataset
+        {"type": "choose_example", "index": "3"},
+        {"type": "nope"},
+    ):
+        w.error = ""
+        w._handle_message(w, content, [])
+        assert "Rejected a message" in w.error
+    w.close()
+
+
+def test_choose_example_sets_the_input(digits):
+    w = nw.NeuronExplorer(digits.model, "fc1", dataset=digits.images[:20], precompute=False, **FAST)
+    w.wait(60)
+    w._handle_message(w, {"type": "choose_example", "index": 5}, [])
+    w.wait(30)
+    assert w.input_label == "dataset example #5"
+    expected = layer_activations(digits.model, "fc1", digits.images[5:6])[0]
+    assert torch.allclose(w.input_activations, expected, atol=1e-5)
+    w._handle_message(w, {"type": "choose_example", "index": 20}, [])
+    assert "out of range" in w.error
+    w.close()
+
+
+def test_clear_errors_for_bad_arguments(digits):
+    with pytest.raises((KeyError, ValueError), match="conv2"):
+        nw.NeuronExplorer(digits.model, "conv3")
+    with pytest.raises(ValueError, match="objective"):
+        nw.NeuronExplorer(digits.model, "fc1", objective="channel", size=16)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        nw.NeuronExplorer(digits.model, "fc1", dataset=torch.zeros(5, 16, 16))
+    with pytest.raises(ValueError, match="size"):
+        nw.NeuronExplorer(digits.model, "fc1")  # no dataset and the default 128 px do not fit
+    with pytest.raises(TypeError, match="floating point"):
+        nw.NeuronExplorer(digits.model, "fc1", input=torch.zeros(1, 16, 16, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="labels"):
+        nw.NeuronExplorer(digits.model, labels=["a", "b"], size=16)
+
+
+def test_model_untouched_after_a_stop(digits, fingerprint, same_fingerprint):
+    model = digits.model.train()
+    before = fingerprint(model)
+    w = nw.NeuronExplorer(model, "conv1", steps=400, size=16)
+    w.stop()
+    w.wait(60)
+    w.close()
+    same_fingerprint(before, fingerprint(model))

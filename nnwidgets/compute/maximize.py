@@ -325,7 +325,7 @@ def synthesize(
             )
             loss = sign * values[rows, index].sum()
             if regularization:
-                loss = loss + regularization * _total_variation(current).sum() * 10.0
+                loss = loss + regularization * _total_variation(current).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -123,7 +123,7 @@ def test_same_seed_same_image_other_seed_other_image():
     c = synthesize(demo.model, "fc1", 3, size=16, steps=16, seed=2)
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
-    assert a.shape == (1, 16, 16) and 0 <= float(a.min()) and float(a.max()) <= 1
+    assert a.shape == (1, 16, 16) and float(a.min()) >= 0 and float(a.max()) <= 1
 
 
 def test_progress_previews_and_early_stop(fingerprint, same_fingerprint):
@@ -216,7 +216,7 @@ def test_clear_errors_for_bad_inputs():
         synthesize(model, "fc1", 0, size=20)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         layer_activations(model, "fc1", torch.zeros(4, 16, 16, 1, 1))
-    with pytest.raises(ValueError, match="16x16|shape"):
+    with pytest.raises(ValueError, match="shape"):
         layer_activations(model, "fc1", torch.zeros(4, 1, 20, 20))
     with pytest.raises(ValueError, match="empty"):
         synthesize(model, "fc1", [], size=16)

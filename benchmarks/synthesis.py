@@ -27,10 +27,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from occlusion import ResNet18  # noqa: E402  (the ResNet-18-shaped model, no torchvision)
+from occlusion import ResNet18
 
-from nnwidgets.compute import synthesize  # noqa: E402
-from nnwidgets.zoo.models import DigitsCNN  # noqa: E402
+from nnwidgets.compute import synthesize
+from nnwidgets.zoo.models import DigitsCNN
 
 
 def import_lucent():
@@ -139,10 +139,10 @@ def main() -> None:
     torch.manual_seed(0)
     lucent = import_lucent()
     steps = 32 if args.quick else 256
-    digits_units = range(8 if args.quick else 32)
-    bench("DigitsCNN", lambda: DigitsCNN().eval(), "conv2", list(digits_units), 16, 1, steps, lucent)
-    resnet_units = list(range(4 if args.quick else 16))
-    bench("ResNet-18-shaped", lambda: ResNet18().eval(), "layer3", resnet_units, 128, 3, steps, lucent)
+    digits = list(range(8 if args.quick else 32))
+    bench("DigitsCNN", lambda: DigitsCNN().eval(), "conv2", digits, 16, 1, steps, lucent)
+    resnet = list(range(4 if args.quick else 16))
+    bench("ResNet-18-shaped", lambda: ResNet18().eval(), "layer3", resnet, 128, 3, steps, lucent)
 
 
 if __name__ == "__main__":

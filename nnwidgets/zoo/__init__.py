@@ -15,8 +15,17 @@ from nnwidgets.zoo import digits as _digits
 from nnwidgets.zoo import shapes as _shapes
 from nnwidgets.zoo._demo import Demo, load_model
 from nnwidgets.zoo.models import DigitsCNN, ShapesCNN
+from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
-__all__ = ["Demo", "clever_hans", "digits"]
+__all__ = [
+    "TOY_CURVES",
+    "TOY_DATASETS",
+    "Demo",
+    "clever_hans",
+    "digits",
+    "toy_curve",
+    "toy_data",
+]
 
 DIGITS_WEIGHTS = "digits_cnn.pt"
 SHAPES_WEIGHTS = "shapes_cnn.pt"

@@ -1,0 +1,241 @@
+"""Small MLPs on 1-D or 2-D inputs: build them, read their layers, evaluate every unit on a grid."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nnwidgets.compute._guard import borrowed_model, model_device
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
+_MODULES = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "linear": nn.Identity,
+}
+_ELEMENTWISE = {
+    nn.ReLU: "relu",
+    nn.Tanh: "tanh",
+    nn.Sigmoid: "sigmoid",
+    nn.LeakyReLU: "leaky_relu",
+    nn.Identity: "linear",
+    nn.ELU: "elu",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+    nn.Softplus: "softplus",
+}
+_PASS_THROUGH = (nn.Dropout, nn.Flatten)
+
+Extent = tuple[float, float, float, float]
+
+
+def build_mlp(
+    in_features: int = 2,
+    hidden: Sequence[int] = (4, 4),
+    out_features: int = 2,
+    activation: str = "tanh",
+    *,
+    seed: int = 0,
+) -> nn.Sequential:
+    """Build ``Linear, activation, ..., Linear`` (no activation after the last layer).
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Input width (1 or 2 for the explorers) and number of outputs.
+    hidden : sequence of int
+        Units of each hidden layer; empty for a linear model.
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    seed : int
+        Seed of the initial weights.
+    """
+    if activation not in _MODULES:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+    sizes = [in_features, *hidden, out_features]
+    if any(not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"layer sizes must be positive ints, got {sizes}")
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        layers: list[nn.Module] = []
+        for i, (inp, out) in enumerate(itertools.pairwise(sizes)):
+            layers.append(nn.Linear(inp, out))
+            if i < len(sizes) - 2:
+                layers.append(_MODULES[activation]())
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class MLPLayer:
+    """One Linear layer of a feed-forward stack and the activation that follows it."""
+
+    name: str
+    """Module name of the Linear, as ``model.named_modules()`` names it."""
+    linear: nn.Linear
+    activation: str | None
+    """One of :data:`ACTIVATIONS` (or another elementwise name); None for the output layer."""
+    activation_module: nn.Module | None
+    modules: list[nn.Module]
+    """The Linear, then every module up to the next Linear, in forward order."""
+
+
+def mlp_layers(model: nn.Module) -> list[MLPLayer]:
+    """Return the Linear layers of a feed-forward stack with 1-D or 2-D input.
+
+    Accepts an ``nn.Sequential`` (possibly nested) of ``nn.Linear``, elementwise activations,
+    Dropout and Flatten; anything else raises ValueError naming what was found and where.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(
+            f"expected a feed-forward stack (nn.Sequential of Linear layers and activations), "
+            f"got a {type(model).__name__}; wrap your layers in nn.Sequential"
+        )
+    layers: list[MLPLayer] = []
+    for name, module in model.named_modules():
+        if list(module.children()):
+            if not isinstance(module, nn.Sequential):
+                raise ValueError(f"unsupported {type(module).__name__} at {name!r}: {_WHAT}")
+            continue
+        if isinstance(module, nn.Linear):
+            layers.append(MLPLayer(name, module, None, None, [module]))
+        elif type(module) in _ELEMENTWISE or isinstance(module, _PASS_THROUGH):
+            if not layers:
+                raise ValueError(f"{type(module).__name__} at {name!r} comes before any Linear")
+            layers[-1].modules.append(module)
+            if not isinstance(module, _PASS_THROUGH):
+                if layers[-1].activation is not None:
+                    raise ValueError(f"two activations in a row at {name!r}")
+                layers[-1].activation = _ELEMENTWISE[type(module)]
+                layers[-1].activation_module = module
+        else:
+            raise ValueError(f"unsupported {type(module).__name__} at {name!r}: {_WHAT}")
+    if not layers:
+        raise ValueError("the model has no nn.Linear layer")
+    width = layers[0].linear.in_features
+    if width not in (1, 2):
+        raise ValueError(f"the first Linear layer takes {width} inputs; the explorer needs 1 or 2")
+    return layers
+
+
+_WHAT = "the MLP tools take a stack of nn.Linear layers, elementwise activations and Dropout"
+
+
+def plane_points(extent: Extent, resolution: int, dims: int = 2) -> torch.Tensor:
+    """Grid points over ``extent = (x_min, x_max, y_min, y_max)``.
+
+    2-D: (R*R, 2), row-major, row 0 at ``y_max`` (the top of a picture), column 0 at
+    ``x_min``. 1-D: (R, 1) from ``x_min`` to ``x_max``.
+    """
+    x_min, x_max, y_min, y_max = (float(v) for v in extent)
+    if not (x_min < x_max and (dims == 1 or y_min < y_max)):
+        raise ValueError(
+            f"extent must be (x_min, x_max, y_min, y_max) with min < max, got {extent}"
+        )
+    if not isinstance(resolution, int) or resolution < 2:
+        raise ValueError(f"resolution must be an int of at least 2, got {resolution!r}")
+    xs = torch.linspace(x_min, x_max, resolution)
+    if dims == 1:
+        return xs[:, None]
+    ys = torch.linspace(y_max, y_min, resolution)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x.flatten(), grid_y.flatten()], 1)
+
+
+@dataclass
+class UnitMaps:
+    """Every unit's response over a grid of inputs."""
+
+    pre: list[torch.Tensor]
+    """Per Linear layer: (units, R, R) pre-activations ((units, R) for 1-D input)."""
+    post: list[torch.Tensor]
+    """Per Linear layer: (units, R, R) post-activations (equal to ``pre`` for the output)."""
+    extent: Extent
+    resolution: int
+
+
+def _forward_layers(layers: list[MLPLayer], x: torch.Tensor) -> tuple[list, list]:
+    pre, post = [], []
+    for layer in layers:
+        x = layer.linear(x)
+        pre.append(x)
+        for module in layer.modules[1:]:
+            x = module(x)
+        post.append(x)
+    return pre, post
+
+
+def unit_maps(
+    model: nn.Module, extent: Extent = (-1.0, 1.0, -1.0, 1.0), resolution: int = 64
+) -> UnitMaps:
+    """Evaluate every unit of every layer of an MLP on a grid, in one forward pass.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A feed-forward stack (see :func:`mlp_layers`) with 1-D or 2-D input; borrowed.
+    extent : (x_min, x_max, y_min, y_max)
+        Region of the input plane (for 1-D input only x matters).
+    resolution : int
+        Grid points per side.
+
+    Returns
+    -------
+    UnitMaps
+        float32 CPU maps, input units excluded (they are just x and y).
+    """
+    layers = mlp_layers(model)
+    dims = layers[0].linear.in_features
+    points = plane_points(extent, resolution, dims)
+    shape = (resolution,) if dims == 1 else (resolution, resolution)
+    device = model_device(model) or torch.device("cpu")
+    with borrowed_model(model), torch.inference_mode():
+        pre, post = _forward_layers(layers, points.to(device))
+    as_maps = (
+        [t.float().cpu().T.reshape(t.shape[1], *shape) for t in pre],
+        [t.float().cpu().T.reshape(t.shape[1], *shape) for t in post],
+    )
+    return UnitMaps(as_maps[0], as_maps[1], tuple(float(v) for v in extent), resolution)
+
+
+def _check_index(what: str, index: int, size: int) -> None:
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise ValueError(f"{what} {index!r} is out of range [0, {size})")
+
+
+def _check_value(value: float) -> float:
+    value = float(value)
+    if value != value or abs(value) == float("inf"):
+        raise ValueError(f"a weight must be a finite number, got {value}")
+    return value
+
+
+def set_weight(model: nn.Module, layer: int, out_unit: int, in_unit: int, value: float) -> None:
+    """Set the weight from ``in_unit`` to ``out_unit`` of Linear layer ``layer`` (in place)."""
+    layers = mlp_layers(model)
+    _check_index("layer", layer, len(layers))
+    linear = layers[layer].linear
+    _check_index("out_unit", out_unit, linear.out_features)
+    _check_index("in_unit", in_unit, linear.in_features)
+    with torch.no_grad():
+        linear.weight[out_unit, in_unit] = _check_value(value)
+
+
+def set_bias(model: nn.Module, layer: int, unit: int, value: float) -> None:
+    """Set the bias of ``unit`` of Linear layer ``layer`` (in place)."""
+    layers = mlp_layers(model)
+    _check_index("layer", layer, len(layers))
+    linear = layers[layer].linear
+    if linear.bias is None:
+        raise ValueError(f"layer {layer} ({layers[layer].name!r}) has no bias")
+    _check_index("unit", unit, linear.out_features)
+    with torch.no_grad():
+        linear.bias[unit] = _check_value(value)

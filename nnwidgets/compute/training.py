@@ -1,0 +1,195 @@
+"""Train a small MLP step by step, as TensorFlow Playground does: SGD, L1/L2, live losses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nnwidgets.compute.mlp import mlp_layers
+
+TASKS = ("classification", "regression")
+
+
+def _as_tensor(value: Any, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(
+                f"{name} must be a tensor or an array, got {type(value).__name__}"
+            ) from error
+    return value.detach().cpu()
+
+
+def check_data(
+    x: Any, y: Any, *, in_features: int, out_features: int, task: str, name: str = "data"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check points ``x`` (n, in_features) and targets ``y`` for a task; return them as tensors.
+
+    Classification targets are int64 class indices below ``out_features``; regression targets
+    are floats (n,) or (n, 1), returned as (n, 1).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    x, y = _as_tensor(x, f"{name} X"), _as_tensor(y, f"{name} y")
+    if x.ndim != 2 or x.shape[1] != in_features:
+        raise ValueError(
+            f"{name} X must have shape (n, {in_features}) for a network with {in_features} "
+            f"input(s), got {tuple(x.shape)}"
+        )
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty: give at least one point")
+    if not x.is_floating_point():
+        x = x.float()
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} X contains NaN or infinite values")
+    if len(y) != len(x):
+        raise ValueError(f"{name} has {len(x)} points but {len(y)} targets")
+    if task == "classification":
+        if y.is_floating_point() and not torch.equal(y, y.round()):
+            raise ValueError(f"{name} labels must be integer class indices, got non-integer values")
+        if y.is_floating_point() or y.dtype == torch.bool:
+            y = y.long()
+        if y.ndim != 1:
+            raise ValueError(f"{name} labels must have shape (n,), got {tuple(y.shape)}")
+        if int(y.min()) < 0 or int(y.max()) >= out_features:
+            raise ValueError(
+                f"{name} labels must be in [0, {out_features}) for {out_features} outputs, "
+                f"got {int(y.min())} to {int(y.max())}"
+            )
+        return x.float(), y.long()
+    y = y.float().reshape(len(y), -1)
+    if y.shape[1] != out_features:
+        raise ValueError(f"{name} targets need {out_features} value(s) per point, got {y.shape[1]}")
+    if not torch.isfinite(y).all():
+        raise ValueError(f"{name} targets contain NaN or infinite values")
+    return x.float(), y
+
+
+class Trainer:
+    """Mini-batch SGD on a small MLP with L1/L2 penalties, one step at a time.
+
+    ``lr``, ``batch_size``, ``l1`` and ``l2`` are plain attributes that may change between
+    steps. The trainer trains ``model`` itself: pass a copy to keep the original.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A feed-forward stack (see :func:`nnwidgets.compute.mlp_layers`).
+    x_train, y_train : tensor or array
+        Training points (n, d) and targets (class indices, or floats for regression).
+    x_test, y_test : tensor or array, optional
+        Held-out points and targets for the test loss.
+    task : str
+        "classification" (cross-entropy) or "regression" (mean squared error).
+    lr, batch_size, l1, l2 : float, int, float, float
+        Learning rate, points per step, and weight penalties (biases are not penalized).
+    seed : int
+        Seed of the mini-batch order.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x_train: Any,
+        y_train: Any,
+        x_test: Any = None,
+        y_test: Any = None,
+        *,
+        task: str = "classification",
+        lr: float = 0.03,
+        batch_size: int = 10,
+        l1: float = 0.0,
+        l2: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        layers = mlp_layers(model)
+        shape = {
+            "in_features": layers[0].linear.in_features,
+            "out_features": layers[-1].linear.out_features,
+            "task": task,
+        }
+        self.model = model
+        self.task = task
+        self.x_train, self.y_train = check_data(x_train, y_train, name="training data", **shape)
+        self.test = None
+        if x_test is not None and y_test is not None and len(x_test):
+            self.test = check_data(x_test, y_test, name="test data", **shape)
+        self.lr, self.batch_size, self.l1, self.l2 = lr, batch_size, l1, l2
+        self._weights = [layer.linear.weight for layer in layers]
+        self._generator = torch.Generator().manual_seed(seed)
+        self._order = torch.randperm(len(self.x_train), generator=self._generator)
+        self._cursor = 0
+        self.step_count = 0
+        self.epoch = 0
+        self.history: list[tuple[int, float, float | None]] = []
+        self._loss = (
+            nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
+        )
+
+    def _batch(self) -> torch.Tensor:
+        size = max(1, min(int(self.batch_size), len(self.x_train)))
+        if self._cursor + size > len(self._order):
+            self._order = torch.randperm(len(self.x_train), generator=self._generator)
+            self._cursor = 0
+            self.epoch += 1
+        index = self._order[self._cursor : self._cursor + size]
+        self._cursor += size
+        return index
+
+    def step(self, n: int = 1) -> tuple[float, float | None]:
+        """Take ``n`` mini-batch SGD steps; return the (train, test) losses afterwards."""
+        model = self.model
+        device = self._weights[0].device
+        was_training = model.training
+        model.train()
+        try:
+            for _ in range(n):
+                index = self._batch()
+                x, y = self.x_train[index].to(device), self.y_train[index].to(device)
+                loss = self._loss(model(x), y)
+                if self.l1:
+                    loss = loss + self.l1 * sum(w.abs().sum() for w in self._weights)
+                if self.l2:
+                    loss = loss + self.l2 * sum(w.pow(2).sum() for w in self._weights) / 2
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                with torch.no_grad():
+                    for parameter in model.parameters():
+                        if parameter.grad is not None:
+                            parameter -= self.lr * parameter.grad
+                self.step_count += 1
+        finally:
+            model.train(was_training)
+        losses = self.losses()
+        self.history.append((self.step_count, *losses))
+        return losses
+
+    def losses(self) -> tuple[float, float | None]:
+        """Loss on the whole training set and on the test set (None without test data)."""
+        device = self._weights[0].device
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                train = float(
+                    self._loss(self.model(self.x_train.to(device)), self.y_train.to(device))
+                )
+                test = None
+                if self.test is not None:
+                    x, y = self.test
+                    test = float(self._loss(self.model(x.to(device)), y.to(device)))
+        finally:
+            self.model.train(was_training)
+        return train, test
+
+    def accuracy(self, test: bool = False) -> float:
+        """Fraction of (test) points classified correctly."""
+        if self.task != "classification":
+            raise ValueError("accuracy is for classification")
+        x, y = self.test if test and self.test is not None else (self.x_train, self.y_train)
+        with torch.no_grad():
+            predicted = self.model(x.to(self._weights[0].device)).argmax(1).cpu()
+        return float((predicted == y).float().mean())

@@ -1,0 +1,621 @@
+// Front-end of nnwidgets.MLPExplorer (anywidget ESM module).
+// Every unit's map arrives in the `maps` trait (uint8 codes on a symmetric per-unit scale: the
+// code is the colour map index), so hovering a unit is answered here, within a frame, with no
+// kernel round trip; training streams new frames about 30 times a second.
+import "./mlp.css";
+import { drawScaled, pixelCanvas, sizeCanvas } from "./lib/canvas.js";
+import { createLegend } from "./lib/colormap.js";
+import { fmt, h, listen } from "./lib/dom.js";
+import { createStatus } from "./lib/progress.js";
+import { getTensor } from "./lib/wire.js";
+
+const MAIN = 320; // CSS pixels of the main view
+const THUMB = 34; // CSS pixels of a unit's thumbnail
+const ROW = 46; // vertical pitch of the units
+const COLUMN = 104; // horizontal pitch of the layers
+const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const PIECEWISE = ["relu", "leaky_relu", "linear"];
+
+function labelled(text, control) {
+  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
+}
+
+/** RGB of a region id: golden-angle hues, so neighbouring ids differ clearly. */
+function regionColour(id) {
+  const hue = (id * 137.508) % 360;
+  const s = 0.55;
+  const l = 0.62;
+  const f = (n) => {
+    const k = (n + hue / 30) % 12;
+    return Math.round(255 * (l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+  };
+  return [f(0), f(8), f(4)];
+}
+
+/** Decode the current frame: maps, limits, weights and layer geometry. */
+function readFrame(model) {
+  const sizes = model.get("layer_sizes");
+  const maps = getTensor(model, "maps");
+  const limits = getTensor(model, "map_limits");
+  const offsets = [0];
+  for (let l = 1; l < sizes.length; l++) offsets.push(offsets[l - 1] + sizes[l]);
+  return {
+    sizes,
+    maps,
+    limits: limits.data,
+    weights: getTensor(model, "weights").data,
+    biases: getTensor(model, "biases").data,
+    dims: sizes[0],
+    resolution: maps.shape[1],
+    extent: model.get("extent"),
+    // row of unit j of layer l (1 = first hidden layer); the last row is the prediction
+    row: (l, j) => offsets[l - 1] + j,
+    prediction: maps.shape[0] - 1,
+  };
+}
+
+function render({ model, el }) {
+  let view = null; // null: the output view; else {layer, unit} with layer 0 = inputs
+  let frame = null;
+  let drawn = 0;
+  let frameTimes = [];
+  let lastFrame = model.get("frame");
+  let editing = null;
+
+  const lut = () => getTensor(model, "colormap").data;
+
+  // -- layout -----------------------------------------------------------------------------
+  const playButton = h("button", { class: "nnw-button nnw-primary nnw-play", "aria-label": "Train" }, "▶ Train");
+  const stepButton = h("button", { class: "nnw-button", title: "Train a few steps" }, "Step");
+  const resetButton = h("button", { class: "nnw-button", title: "New random weights" }, "Reset");
+  const dataSelect = h("select", { class: "nnw-data-select" });
+  const activationSelect = h("select", { class: "nnw-activation-select" });
+  const rateSelect = h("select", {}, ...RATES.map((r) => h("option", { value: String(r) }, String(r))));
+  const batchInput = h("input", { type: "number", min: "1", max: "10000", class: "nnw-number" });
+  const l1Input = h("input", { type: "number", min: "0", max: "1", step: "0.001", class: "nnw-number" });
+  const l2Input = h("input", { type: "number", min: "0", max: "1", step: "0.001", class: "nnw-number" });
+  const noiseInput = h("input", { type: "range", min: "0", max: "0.5", step: "0.05" });
+  const splitInput = h("input", { type: "range", min: "0", max: "0.9", step: "0.1" });
+  const regionsBox = h("input", { type: "checkbox", class: "nnw-regions-toggle" });
+  const addLayer = h("button", { class: "nnw-button", title: "Add a hidden layer" }, "+ layer");
+  const removeLayer = h("button", { class: "nnw-button", title: "Remove the last hidden layer" }, "− layer");
+  const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
+
+  const edges = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  edges.classList.add("nnw-edges");
+  const nodes = h("div", { class: "nnw-nodes" });
+  const diagram = h("div", { class: "nnw-diagram" }, edges, nodes);
+  const canvas = h("canvas", { class: "nnw-canvas nnw-main-view", role: "img" });
+  const caption = h("div", { class: "nnw-caption" });
+  const regionNote = h("div", { class: "nnw-region-note", "aria-live": "polite" });
+  const legend = createLegend();
+  const depthButton = h("button", { class: "nnw-button", title: "Count regions of random ReLU nets with the same number of units" }, "Depth vs width");
+  const depthTable = h("table", { class: "nnw-depth-table" });
+  const editorInput = h("input", { type: "number", step: "0.1", class: "nnw-number", "aria-label": "New value" });
+  const editorLabel = h("span", { class: "nnw-editor-label" });
+  const editor = h(
+    "form",
+    { class: "nnw-editor", hidden: true },
+    editorLabel,
+    editorInput,
+    h("button", { class: "nnw-button nnw-primary", type: "submit" }, "Set"),
+    h("button", { class: "nnw-button", type: "button", onclick: () => closeEditor() }, "Cancel"),
+  );
+  const status = createStatus(model);
+
+  const root = h(
+    "div",
+    { class: "nnw nnw-mlp" },
+    h(
+      "div",
+      { class: "nnw-controls" },
+      h("div", { class: "nnw-buttons" }, playButton, stepButton, resetButton),
+      labelled("Data", dataSelect),
+      labelled("Activation", activationSelect),
+      labelled("Learning rate", rateSelect),
+      labelled("Batch", batchInput),
+      labelled("L1", l1Input),
+      labelled("L2", l2Input),
+      labelled("Noise", noiseInput),
+      labelled("Test split", splitInput),
+    ),
+    readout,
+    h(
+      "div",
+      { class: "nnw-main" },
+      h("div", { class: "nnw-network" }, diagram, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor),
+      h(
+        "div",
+        { class: "nnw-stage" },
+        canvas,
+        caption,
+        legend.el,
+        h("label", { class: "nnw-inline" }, regionsBox, "Colour by linear region"),
+        regionNote,
+        h("div", { class: "nnw-inline" }, depthButton),
+        depthTable,
+      ),
+    ),
+    status.el,
+  );
+  el.append(root);
+
+  // -- drawing maps ------------------------------------------------------------------------
+  function valuesOf(row) {
+    const size = frame.maps.shape.slice(1).reduce((a, b) => a * b, 1);
+    return frame.maps.data.subarray(row * size, (row + 1) * size);
+  }
+
+  /** Codes of an input unit's map (x or y over the plane), on the same scale as the others. */
+  function inputCodes(unit) {
+    const r = frame.resolution;
+    const [x0, x1, y0, y1] = frame.extent;
+    const codes = new Uint8Array(frame.dims === 1 ? r : r * r);
+    const limit = unit === 0 ? Math.max(Math.abs(x0), Math.abs(x1)) : Math.max(Math.abs(y0), Math.abs(y1));
+    for (let i = 0; i < codes.length; i++) {
+      const col = frame.dims === 1 ? i : i % r;
+      const rowIndex = Math.floor(i / r);
+      const value = unit === 0 ? x0 + ((x1 - x0) * col) / (r - 1) : y1 - ((y1 - y0) * rowIndex) / (r - 1);
+      codes[i] = Math.round((value / limit + 1) * 127.5);
+    }
+    return codes;
+  }
+
+  function codesOf(layer, unit) {
+    return layer === 0 ? inputCodes(unit) : valuesOf(frame.row(layer, unit));
+  }
+
+  function mapCanvas(codes) {
+    const r = frame.resolution;
+    const colours = lut();
+    const rgba = new Uint8ClampedArray(r * r * 4);
+    for (let i = 0; i < r * r; i++) {
+      const k = codes[i] * 3;
+      rgba[4 * i] = colours[k];
+      rgba[4 * i + 1] = colours[k + 1];
+      rgba[4 * i + 2] = colours[k + 2];
+      rgba[4 * i + 3] = 255;
+    }
+    return pixelCanvas(rgba, r, r);
+  }
+
+  function regionCanvas() {
+    const labels = getTensor(model, "regions");
+    if (!labels || labels.shape.length !== 2) return null;
+    const r = labels.shape[0];
+    const rgba = new Uint8ClampedArray(r * r * 4);
+    for (let i = 0; i < r * r; i++) {
+      const [red, green, blue] = regionColour(labels.data[i]);
+      rgba.set([red, green, blue, 255], 4 * i);
+    }
+    return pixelCanvas(rgba, r, r);
+  }
+
+  function drawCurve(ctx, codes, limit, box, range, style) {
+    const [x, y, w, hgt] = box;
+    const [low, high] = range;
+    ctx.beginPath();
+    for (let i = 0; i < codes.length; i++) {
+      const value = (codes[i] / 127.5 - 1) * limit;
+      const px = x + (i / (codes.length - 1)) * w;
+      const py = y + hgt - ((value - low) / (high - low || 1)) * hgt;
+      if (i === 0) ctx.moveTo(px, py);
+      else ctx.lineTo(px, py);
+    }
+    Object.assign(ctx, style);
+    ctx.stroke();
+  }
+
+  function drawThumb(target, layer, unit) {
+    const ctx = sizeCanvas(target, THUMB, THUMB);
+    ctx.clearRect(0, 0, THUMB, THUMB);
+    const codes = codesOf(layer, unit);
+    if (frame.dims === 2) {
+      drawScaled(ctx, mapCanvas(codes), 0, 0, THUMB, THUMB);
+      return;
+    }
+    ctx.fillStyle = "rgba(127,127,127,0.12)";
+    ctx.fillRect(0, 0, THUMB, THUMB);
+    drawCurve(ctx, codes, 1, [2, 2, THUMB - 4, THUMB - 4], [-1, 1], { strokeStyle: "#1b4f8a", lineWidth: 1.5 });
+  }
+
+  function toCss(px, py) {
+    const [x0, x1, y0, y1] = frame.extent;
+    return [((px - x0) / (x1 - x0)) * MAIN, ((y1 - py) / (y1 - y0)) * MAIN];
+  }
+
+  function drawPoints(ctx) {
+    const points = getTensor(model, "points");
+    const targets = getTensor(model, "targets").data;
+    const test = getTensor(model, "is_test").data;
+    const colours = lut();
+    for (let i = 0; i < targets.length; i++) {
+      const [cx, cy] = toCss(points.data[2 * i], points.data[2 * i + 1]);
+      const k = (targets[i] >= 1 ? 225 : 30) * 3;
+      ctx.beginPath();
+      ctx.arc(cx, cy, 3.2, 0, 2 * Math.PI);
+      ctx.fillStyle = test[i] ? "rgba(255,255,255,0.9)" : `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`;
+      ctx.fill();
+      ctx.lineWidth = test[i] ? 2 : 1;
+      ctx.strokeStyle = test[i] ? `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})` : "white";
+      ctx.stroke();
+    }
+  }
+
+  function drawBoundary(ctx) {
+    const r = frame.resolution;
+    const codes = valuesOf(frame.prediction);
+    const cell = MAIN / r;
+    ctx.fillStyle = "rgba(20,20,20,0.85)";
+    for (let i = 0; i < r; i++) {
+      for (let j = 0; j < r; j++) {
+        const here = codes[i * r + j] >= 128;
+        const right = j + 1 < r && codes[i * r + j + 1] >= 128 !== here;
+        const below = i + 1 < r && codes[(i + 1) * r + j] >= 128 !== here;
+        if (right || below) ctx.fillRect((j + 0.5) * cell, (i + 0.5) * cell, Math.max(cell, 1.5), Math.max(cell, 1.5));
+      }
+    }
+  }
+
+  function drawMain2d(ctx) {
+    const regions = model.get("show_regions") && view === null ? regionCanvas() : null;
+    const layer = view ? view.layer : null;
+    if (regions) drawScaled(ctx, regions, 0, 0, MAIN, MAIN);
+    else drawScaled(ctx, mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
+    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx);
+    drawPoints(ctx);
+  }
+
+  function drawMain1d(ctx) {
+    const points = getTensor(model, "points").data;
+    const targets = getTensor(model, "targets").data;
+    const outputRow = frame.row(frame.sizes.length - 1, 0);
+    const outputLimit = frame.limits[outputRow];
+    const low = Math.min(-outputLimit, ...targets) - 0.1;
+    const high = Math.max(outputLimit, ...targets) + 0.1;
+    const [x0, x1] = frame.extent;
+    const yOf = (v) => MAIN - ((v - low) / (high - low)) * MAIN;
+    ctx.fillStyle = "rgba(127,127,127,0.08)";
+    ctx.fillRect(0, 0, MAIN, MAIN);
+    ctx.strokeStyle = "rgba(0,0,0,0.3)";
+    ctx.beginPath();
+    ctx.moveTo(0, yOf(0));
+    ctx.lineTo(MAIN, yOf(0));
+    ctx.stroke();
+    ctx.fillStyle = "#c2571a";
+    for (let i = 0; i < targets.length; i++) {
+      ctx.beginPath();
+      ctx.arc(((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), 2, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    if (view && view.layer > 0) {
+      const row = frame.row(view.layer, view.unit);
+      drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
+        strokeStyle: "#5a8f29",
+        lineWidth: 2,
+      });
+    }
+    drawCurve(ctx, valuesOf(outputRow), outputLimit, [0, 0, MAIN, MAIN], [low, high], {
+      strokeStyle: "#1b4f8a",
+      lineWidth: view ? 1.5 : 3,
+    });
+  }
+
+  function unitName(layer, unit) {
+    const last = frame.sizes.length - 1;
+    if (layer === 0) return frame.dims === 1 ? "input x" : ["input x₁", "input x₂"][unit];
+    if (layer === last) return `output ${unit}`;
+    return `hidden layer ${layer}, unit ${unit}`;
+  }
+
+  function drawMain() {
+    const started = performance.now();
+    const ctx = sizeCanvas(canvas, MAIN, MAIN);
+    ctx.clearRect(0, 0, MAIN, MAIN);
+    if (frame.dims === 2) drawMain2d(ctx);
+    else drawMain1d(ctx);
+    const regions = model.get("show_regions") && view === null;
+    if (view) {
+      const limit = view.layer === 0 ? 1 : frame.limits[frame.row(view.layer, view.unit)];
+      caption.textContent = `${unitName(view.layer, view.unit)}: its response over the input${frame.dims === 1 ? " (green)" : ""}. Leave to see the network's output.`;
+      legend.update(lut(), limit, `activation of ${unitName(view.layer, view.unit)}`, 240);
+    } else {
+      const what = model.get("task") === "classification" ? "P(class 1) − ½, with the decision boundary" : "the network's output f(x) (blue) against the target (dots)";
+      caption.textContent = regions ? "Each colour is one linear region: one pattern of active ReLUs." : `Output view: ${what}. Hover a unit to see what it computes.`;
+      legend.update(lut(), model.get("task") === "classification" ? 0.5 : frame.limits[frame.row(frame.sizes.length - 1, 0)], model.get("task") === "classification" ? "P(class 1) − ½" : "output", 240);
+    }
+    legend.el.hidden = regions || frame.dims === 1;
+    canvas.setAttribute("aria-label", caption.textContent);
+    drawn += 1;
+    root.dataset.drawn = String(drawn);
+    root.dataset.view = view ? `unit:${view.layer}:${view.unit}` : regions ? "regions" : "output";
+    return performance.now() - started;
+  }
+
+  // -- the network diagram -----------------------------------------------------------------
+  function position(layer, unit) {
+    const tallest = Math.max(...frame.sizes);
+    const top = ((tallest - frame.sizes[layer]) / 2) * ROW + 8;
+    return [10 + layer * COLUMN, top + unit * ROW];
+  }
+
+  function buildDiagram() {
+    const tallest = Math.max(...frame.sizes);
+    const width = 10 + (frame.sizes.length - 1) * COLUMN + THUMB + 40;
+    const height = tallest * ROW + 40;
+    diagram.style.width = `${width}px`;
+    diagram.style.height = `${height}px`;
+    edges.setAttribute("width", String(width));
+    edges.setAttribute("height", String(height));
+    const elements = [];
+    frame.sizes.forEach((count, layer) => {
+      for (let unit = 0; unit < count; unit++) {
+        const [x, y] = position(layer, unit);
+        const thumb = h("canvas", { class: "nnw-thumb" });
+        const node = h(
+          "div",
+          {
+            class: `nnw-node${layer === 0 ? " nnw-input" : ""}`,
+            tabindex: "0",
+            role: "button",
+            "data-layer": String(layer),
+            "data-unit": String(unit),
+            style: `left:${x}px;top:${y}px`,
+          },
+          thumb,
+        );
+        node.addEventListener("pointerenter", () => show({ layer, unit }));
+        node.addEventListener("focus", () => show({ layer, unit }));
+        node.addEventListener("pointerleave", () => show(null));
+        node.addEventListener("blur", () => show(null));
+        if (layer > 0) {
+          node.title = `${unitName(layer, unit)}. Click to set its bias.`;
+          node.addEventListener("click", () => openEditor({ kind: "bias", layer: layer - 1, unit }, node));
+          node.addEventListener("keydown", (event) => {
+            if (event.key === "Enter") openEditor({ kind: "bias", layer: layer - 1, unit }, node);
+          });
+        } else {
+          node.title = unitName(layer, unit);
+        }
+        elements.push(node);
+      }
+      if (layer > 0 && layer < frame.sizes.length - 1 && model.get("editable")) {
+        const [x] = position(layer, 0);
+        elements.push(
+          h(
+            "div",
+            { class: "nnw-resize", style: `left:${x - 6}px;top:${height - 28}px` },
+            h("button", { class: "nnw-mini", title: "Add a unit", onclick: () => model.send({ type: "resize", layer: layer - 1, delta: 1 }) }, "+"),
+            h("button", { class: "nnw-mini", title: "Remove a unit", onclick: () => model.send({ type: "resize", layer: layer - 1, delta: -1 }) }, "−"),
+          ),
+        );
+      }
+    });
+    nodes.replaceChildren(...elements);
+    root.dataset.structure = frame.sizes.join("-");
+  }
+
+  function drawEdges() {
+    const colours = lut();
+    const svg = "http://www.w3.org/2000/svg";
+    const lines = [];
+    let offset = 0;
+    let largest = 1e-6;
+    for (const w of frame.weights) largest = Math.max(largest, Math.abs(w));
+    for (let layer = 1; layer < frame.sizes.length; layer++) {
+      const inputs = frame.sizes[layer - 1];
+      for (let j = 0; j < frame.sizes[layer]; j++) {
+        for (let i = 0; i < inputs; i++) {
+          const w = frame.weights[offset + j * inputs + i];
+          const [x0, y0] = position(layer - 1, i);
+          const [x1, y1] = position(layer, j);
+          const k = Math.round((w / largest + 1) * 127.5) * 3;
+          const coords = { x1: x0 + THUMB + 2, y1: y0 + THUMB / 2 + 2, x2: x1, y2: y1 + THUMB / 2 + 2 };
+          const line = document.createElementNS(svg, "line");
+          const hit = document.createElementNS(svg, "line");
+          for (const [key, value] of Object.entries(coords)) {
+            line.setAttribute(key, String(value));
+            hit.setAttribute(key, String(value));
+          }
+          line.setAttribute("stroke", `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`);
+          line.setAttribute("stroke-width", String(0.5 + (3.5 * Math.abs(w)) / largest));
+          hit.setAttribute("class", "nnw-edge-hit");
+          hit.dataset.layer = String(layer - 1);
+          hit.dataset.out = String(j);
+          hit.dataset.in = String(i);
+          const title = document.createElementNS(svg, "title");
+          title.textContent = `weight ${fmt(w)} from ${unitName(layer - 1, i)} to ${unitName(layer, j)}. Click to set it.`;
+          hit.append(title);
+          hit.addEventListener("click", (event) =>
+            openEditor({ kind: "weight", layer: layer - 1, out: j, in: i }, null, event),
+          );
+          lines.push(line, hit);
+        }
+      }
+      offset += inputs * frame.sizes[layer];
+    }
+    edges.replaceChildren(...lines);
+  }
+
+  function drawThumbs() {
+    for (const node of nodes.querySelectorAll(".nnw-node")) {
+      drawThumb(node.firstChild, Number(node.dataset.layer), Number(node.dataset.unit));
+    }
+  }
+
+  // -- hover: answered from the maps already here ----------------------------------------
+  function show(next) {
+    const started = performance.now();
+    view = next;
+    drawMain();
+    if (next) root.dataset.hoverMs = (performance.now() - started).toFixed(2);
+  }
+
+  // -- editing weights and biases ---------------------------------------------------------
+  function openEditor(target, node, event) {
+    editing = target;
+    let current;
+    if (target.kind === "bias") {
+      let offset = 0;
+      for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l];
+      current = frame.biases[offset + target.unit];
+      editorLabel.textContent = `Bias of ${unitName(target.layer + 1, target.unit)}`;
+    } else {
+      let offset = 0;
+      for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l] * frame.sizes[l - 1];
+      current = frame.weights[offset + target.out * frame.sizes[target.layer] + target.in];
+      editorLabel.textContent = `Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`;
+    }
+    editorInput.value = String(Number(current.toFixed(4)));
+    editor.hidden = false;
+    root.dataset.editing = target.kind;
+    editorInput.focus();
+    editorInput.select();
+    if (event) event.stopPropagation();
+    if (node) node.blur();
+  }
+
+  function closeEditor() {
+    editing = null;
+    editor.hidden = true;
+    delete root.dataset.editing;
+  }
+
+  editor.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = Number.parseFloat(editorInput.value);
+    if (!editing || !Number.isFinite(value)) return;
+    if (editing.kind === "bias") model.send({ type: "set_bias", layer: editing.layer, unit: editing.unit, value });
+    else model.send({ type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
+    closeEditor();
+  });
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closeEditor();
+    event.stopPropagation();
+  });
+
+  // -- controls ----------------------------------------------------------------------------
+  function syncControls() {
+    const playing = model.get("playing");
+    playButton.textContent = playing ? "❚❚ Pause" : "▶ Train";
+    playButton.setAttribute("aria-label", playing ? "Pause training" : "Train");
+    dataSelect.replaceChildren(...model.get("datasets").map((name) => h("option", { value: name }, name)));
+    dataSelect.value = model.get("dataset");
+    const activations = ["tanh", "relu", "leaky_relu", "sigmoid", "linear"];
+    if (model.get("activation") === "custom") activations.push("custom");
+    activationSelect.replaceChildren(...activations.map((name) => h("option", { value: name }, name)));
+    activationSelect.value = model.get("activation");
+    activationSelect.disabled = !model.get("editable");
+    const rate = model.get("lr");
+    if (!RATES.includes(rate)) rateSelect.append(h("option", { value: String(rate) }, String(rate)));
+    rateSelect.value = String(rate);
+    batchInput.value = String(model.get("batch_size"));
+    l1Input.value = String(model.get("l1"));
+    l2Input.value = String(model.get("l2"));
+    noiseInput.value = String(model.get("noise"));
+    splitInput.value = String(model.get("test_fraction"));
+    const piecewise = PIECEWISE.includes(model.get("activation"));
+    regionsBox.checked = model.get("show_regions");
+    regionsBox.disabled = !piecewise;
+    regionsBox.parentElement.title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
+    addLayer.disabled = removeLayer.disabled = !model.get("editable");
+  }
+
+  function syncReadout() {
+    const test = model.get("test_loss");
+    readout.textContent = `Step ${model.get("step_count")} · training loss ${fmt(model.get("train_loss"))}${test === null ? "" : ` · test loss ${fmt(test)}`}`;
+    const count = model.get("region_count");
+    regionNote.textContent = model.get("show_regions") && count
+      ? `${count} linear regions ${model.get("region_exact") ? "(exact count)" : "(sampled on the grid: the exact count was too large)"}`
+      : "";
+    root.dataset.regions = model.get("show_regions") ? String(count) : "";
+  }
+
+  function syncDepthTable() {
+    const rows = model.get("depth_width");
+    depthTable.replaceChildren(
+      ...(rows.length ? [h("tr", {}, h("th", {}, "hidden layers"), h("th", {}, "mean regions"), h("th", {}, "max"))] : []),
+      ...rows.map((r) => h("tr", {}, h("td", {}, r.shape.join(" × ")), h("td", {}, fmt(r.mean, 1)), h("td", {}, String(r.max)))),
+    );
+  }
+
+  const setTrait = (name, value) => {
+    model.set(name, value);
+    model.save_changes();
+  };
+  playButton.addEventListener("click", () => setTrait("playing", !model.get("playing")));
+  stepButton.addEventListener("click", () => model.send({ type: "step" }));
+  resetButton.addEventListener("click", () => model.send({ type: "reset" }));
+  addLayer.addEventListener("click", () => model.send({ type: "layers", delta: 1 }));
+  removeLayer.addEventListener("click", () => model.send({ type: "layers", delta: -1 }));
+  depthButton.addEventListener("click", () => model.send({ type: "depth_width" }));
+  dataSelect.addEventListener("change", () => setTrait("dataset", dataSelect.value));
+  activationSelect.addEventListener("change", () => setTrait("activation", activationSelect.value));
+  rateSelect.addEventListener("change", () => setTrait("lr", Number(rateSelect.value)));
+  const number = (input, name, parse) => () => {
+    const value = parse(input.value);
+    if (Number.isFinite(value)) setTrait(name, value);
+    else syncControls();
+  };
+  batchInput.addEventListener("change", number(batchInput, "batch_size", (v) => Number.parseInt(v, 10)));
+  l1Input.addEventListener("change", number(l1Input, "l1", Number.parseFloat));
+  l2Input.addEventListener("change", number(l2Input, "l2", Number.parseFloat));
+  noiseInput.addEventListener("change", number(noiseInput, "noise", Number.parseFloat));
+  splitInput.addEventListener("change", number(splitInput, "test_fraction", Number.parseFloat));
+  regionsBox.addEventListener("change", () => setTrait("show_regions", regionsBox.checked));
+
+  // -- frames from the kernel --------------------------------------------------------------
+  function onFrame() {
+    const structure = frame ? frame.sizes.join("-") : "";
+    frame = readFrame(model);
+    if (frame.sizes.join("-") !== structure || !nodes.firstChild) buildDiagram();
+    drawEdges();
+    drawThumbs();
+    drawMain();
+    syncReadout();
+    const now = performance.now();
+    const count = model.get("frame");
+    if (count !== lastFrame) {
+      lastFrame = count;
+      frameTimes.push(now);
+      frameTimes = frameTimes.filter((t) => now - t <= 1000);
+      root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
+      root.dataset.fps = String(frameTimes.length);
+    }
+  }
+
+  const dispose = listen(model, {
+    "change:frame": onFrame,
+    "change:regions": () => frame && drawMain(),
+    "change:show_regions": () => {
+      syncControls();
+      syncReadout();
+      if (frame) drawMain();
+    },
+    "change:region_count": syncReadout,
+    "change:train_loss": syncReadout,
+    "change:test_loss": syncReadout,
+    "change:playing": syncControls,
+    "change:activation": syncControls,
+    "change:dataset": syncControls,
+    "change:datasets": syncControls,
+    "change:lr": syncControls,
+    "change:batch_size": syncControls,
+    "change:l1": syncControls,
+    "change:l2": syncControls,
+    "change:noise": syncControls,
+    "change:test_fraction": syncControls,
+    "change:editable": syncControls,
+    "change:depth_width": syncDepthTable,
+  });
+
+  syncControls();
+  syncDepthTable();
+  onFrame();
+  return () => {
+    dispose();
+    status.dispose();
+  };
+}
+
+export default { render };

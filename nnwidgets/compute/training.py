@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nnwidgets.compute.mlp import mlp_layers
@@ -28,8 +29,8 @@ def check_data(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Check points ``x`` (n, in_features) and targets ``y`` for a task; return them as tensors.
 
-    Classification targets are int64 class indices below ``out_features``; regression targets
-    are floats (n,) or (n, 1), returned as (n, 1).
+    Classification targets are int64 class indices below ``out_features`` (0 or 1 for a single
+    output, read as a logit); regression targets are floats (n,) or (n, 1), returned as (n, 1).
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -54,9 +55,10 @@ def check_data(
             y = y.long()
         if y.ndim != 1:
             raise ValueError(f"{name} labels must have shape (n,), got {tuple(y.shape)}")
-        if int(y.min()) < 0 or int(y.max()) >= out_features:
+        classes = max(out_features, 2)
+        if int(y.min()) < 0 or int(y.max()) >= classes:
             raise ValueError(
-                f"{name} labels must be in [0, {out_features}) for {out_features} outputs, "
+                f"{name} labels must be in [0, {classes}) for {out_features} output(s), "
                 f"got {int(y.min())} to {int(y.max())}"
             )
         return x.float(), y.long()
@@ -66,6 +68,11 @@ def check_data(
     if not torch.isfinite(y).all():
         raise ValueError(f"{name} targets contain NaN or infinite values")
     return x.float(), y
+
+
+def _binary(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of one logit per point against 0/1 labels."""
+    return F.binary_cross_entropy_with_logits(logits[:, 0], labels.float())
 
 
 class Trainer:
@@ -125,9 +132,10 @@ class Trainer:
         self.step_count = 0
         self.epoch = 0
         self.history: list[tuple[int, float, float | None]] = []
-        self._loss = (
-            nn.functional.cross_entropy if task == "classification" else nn.functional.mse_loss
-        )
+        if task == "regression":
+            self._loss = F.mse_loss
+        else:
+            self._loss = _binary if shape["out_features"] == 1 else F.cross_entropy
 
     def _batch(self) -> torch.Tensor:
         size = max(1, min(int(self.batch_size), len(self.x_train)))
@@ -191,5 +199,6 @@ class Trainer:
             raise ValueError("accuracy is for classification")
         x, y = self.test if test and self.test is not None else (self.x_train, self.y_train)
         with torch.no_grad():
-            predicted = self.model(x.to(self._weights[0].device)).argmax(1).cpu()
+            out = self.model(x.to(self._weights[0].device)).cpu()
+        predicted = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
         return float((predicted == y).float().mean())

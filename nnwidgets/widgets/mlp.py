@@ -297,12 +297,15 @@ class MLPExplorer(NNWidget):
         bound = max(1.0, abs(low), abs(high)) * 1.05
         return (-bound, bound, -bound, bound)
 
-    def _rebuild(self, hidden: Sequence[int], activation: str) -> None:
+    def _check_editable(self) -> None:
         if not self.editable:
             raise ValueError(
                 "the architecture of a model trained in place cannot change; pass "
                 "train_in_place=False to explore a copy"
             )
+
+    def _rebuild(self, hidden: Sequence[int], activation: str) -> None:
+        self._check_editable()
         sizes = self.layer_sizes
         self.model = build_mlp(sizes[0], tuple(hidden), sizes[-1], activation, seed=self._seed)
         targets = self.targets.long() if self.task == "classification" else self.targets
@@ -388,7 +391,7 @@ class MLPExplorer(NNWidget):
             marks=lines,
             axes=[
                 bqplot.Axis(scale=x, label="SGD steps"),
-                bqplot.Axis(scale=y, orientation="vertical", label="loss"),
+                bqplot.Axis(scale=y, side="left", label="loss"),
             ],
             title="Loss",
             legend_location="top-right",
@@ -509,6 +512,7 @@ class MLPExplorer(NNWidget):
 
     @message("reset")
     def _on_reset(self) -> None:
+        self._check_editable()
         self._restart(lambda: self._rebuild(self.layer_sizes[1:-1], self._build_activation()))
 
     @message("set_weight", layer=int, out_unit=int, in_unit=int, value=float)
@@ -523,6 +527,7 @@ class MLPExplorer(NNWidget):
 
     @message("resize", layer=int, delta=int)
     def _on_resize(self, layer: int, delta: int) -> None:
+        self._check_editable()
         hidden = list(self.layer_sizes[1:-1])
         if not 0 <= layer < len(hidden) or delta not in (-1, 1):
             raise ValueError(f"cannot change hidden layer {layer} by {delta}")
@@ -533,6 +538,7 @@ class MLPExplorer(NNWidget):
 
     @message("layers", delta=int)
     def _on_layers(self, delta: int) -> None:
+        self._check_editable()
         hidden = list(self.layer_sizes[1:-1])
         if delta == 1 and len(hidden) < MAX_LAYERS:
             hidden.append(hidden[-1] if hidden else 2)

@@ -242,19 +242,41 @@ function render({ model, el }) {
     }
   }
 
+  /** The decision boundary (prediction code 127.5) as a contour, by marching squares. */
   function drawBoundary(ctx) {
     const r = frame.resolution;
     const codes = valuesOf(frame.prediction);
-    const cell = MAIN / r;
-    ctx.fillStyle = "rgba(20,20,20,0.85)";
-    for (let i = 0; i < r; i++) {
-      for (let j = 0; j < r; j++) {
-        const here = codes[i * r + j] >= 128;
-        const right = j + 1 < r && codes[i * r + j + 1] >= 128 !== here;
-        const below = i + 1 < r && codes[(i + 1) * r + j] >= 128 !== here;
-        if (right || below) ctx.fillRect((j + 0.5) * cell, (i + 0.5) * cell, Math.max(cell, 1.5), Math.max(cell, 1.5));
+    const step = MAIN / (r - 1); // grid points sit on the view's edges
+    const level = 127.5;
+    ctx.beginPath();
+    for (let i = 0; i + 1 < r; i++) {
+      for (let j = 0; j + 1 < r; j++) {
+        const corners = [
+          [i, j],
+          [i, j + 1],
+          [i + 1, j + 1],
+          [i + 1, j],
+        ];
+        const crossings = [];
+        for (let k = 0; k < 4; k++) {
+          const [ai, aj] = corners[k];
+          const [bi, bj] = corners[(k + 1) % 4];
+          const a = codes[ai * r + aj] - level;
+          const b = codes[bi * r + bj] - level;
+          if (a < 0 !== b < 0) {
+            const t = a / (a - b);
+            crossings.push([(aj + t * (bj - aj)) * step, (ai + t * (bi - ai)) * step]);
+          }
+        }
+        for (let k = 0; k + 1 < crossings.length; k += 2) {
+          ctx.moveTo(...crossings[k]);
+          ctx.lineTo(...crossings[k + 1]);
+        }
       }
     }
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "rgba(20,20,20,0.9)";
+    ctx.stroke();
   }
 
   function drawMain2d(ctx) {

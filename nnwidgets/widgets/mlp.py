@@ -185,9 +185,7 @@ class MLPExplorer(NNWidget):
         self._extent = extent
         self._set_data(x, y)
         self._push_frame()
-        self._box = ipywidgets.HBox(
-            [self, self.chart], layout=ipywidgets.Layout(align_items="flex-start")
-        )
+        self._box = ipywidgets.VBox([self, self.chart])
 
     # -- public API ----------------------------------------------------------------------
     def train(self, steps: int = 1000, *, wait: bool = True) -> None:
@@ -395,7 +393,7 @@ class MLPExplorer(NNWidget):
             ],
             title="Loss",
             legend_location="top-right",
-            layout=ipywidgets.Layout(width="340px", height="260px"),
+            layout=ipywidgets.Layout(width="520px", height="220px"),
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
         )
 
@@ -446,6 +444,7 @@ class MLPExplorer(NNWidget):
         return max(1, len(self._trainer.x_train) // max(1, self.batch_size) // 4)
 
     def _play_loop(self, job: Job) -> None:
+        self.progress_label = "training"
         while self.playing:
             started = time.monotonic()
             self._trainer.step(self._steps_per_frame())

@@ -46,7 +46,8 @@ def frame(hidden: tuple[int, ...], resolution: int) -> None:
     print(f"{shape} MLP, {units} units at {resolution}x{resolution}:")
     print(f"  grid evaluation   {evaluate * 1000:6.2f} ms")
     print(f"  quantize + encode {encoding * 1000:6.2f} ms")
-    print(f"  total             {(evaluate + encoding) * 1000:6.2f} ms, payload {size / 1e6:.2f} MB")
+    total = (evaluate + encoding) * 1000
+    print(f"  total             {total:6.2f} ms, payload {size / 1e6:.2f} MB")
 
 
 def training_rate() -> None:

@@ -7,6 +7,7 @@ import { drawScaled, pixelCanvas, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
 import { fmt, h, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
+import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
 
 const MAIN = 320; // CSS pixels of the main view
@@ -139,6 +140,7 @@ function render({ model, el }) {
     status.el,
   );
   el.append(root);
+  kernelOnly(root, [playButton, stepButton, resetButton, dataSelect, activationSelect, rateSelect, batchInput, l1Input, l2Input, noiseInput, splitInput, regionsBox, addLayer, removeLayer, depthButton]);
 
   // -- drawing maps ------------------------------------------------------------------------
   function valuesOf(row) {
@@ -401,14 +403,14 @@ function render({ model, el }) {
         }
         elements.push(node);
       }
-      if (layer > 0 && layer < frame.sizes.length - 1 && model.get("editable")) {
+      if (layer > 0 && layer < frame.sizes.length - 1 && model.get("editable") && !isStatic()) {
         const [x] = position(layer, 0);
         elements.push(
           h(
             "div",
             { class: "nnw-resize", style: `left:${x - 6}px;top:${height - 28}px` },
-            h("button", { class: "nnw-mini", title: "Add a unit", onclick: () => model.send({ type: "resize", layer: layer - 1, delta: 1 }) }, "+"),
-            h("button", { class: "nnw-mini", title: "Remove a unit", onclick: () => model.send({ type: "resize", layer: layer - 1, delta: -1 }) }, "−"),
+            h("button", { class: "nnw-mini", title: "Add a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: 1 }) }, "+"),
+            h("button", { class: "nnw-mini", title: "Remove a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: -1 }) }, "−"),
           ),
         );
       }
@@ -475,6 +477,7 @@ function render({ model, el }) {
 
   // -- editing weights and biases ---------------------------------------------------------
   function openEditor(target, node, event) {
+    if (isStatic()) return; // editing needs the kernel
     editing = target;
     let current;
     if (target.kind === "bias") {
@@ -507,8 +510,8 @@ function render({ model, el }) {
     event.preventDefault();
     const value = Number.parseFloat(editorInput.value);
     if (!editing || !Number.isFinite(value)) return;
-    if (editing.kind === "bias") model.send({ type: "set_bias", layer: editing.layer, unit: editing.unit, value });
-    else model.send({ type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
+    if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
+    else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
     closeEditor();
   });
   editor.addEventListener("keydown", (event) => {
@@ -527,7 +530,7 @@ function render({ model, el }) {
     if (model.get("activation") === "custom") activations.push("custom");
     activationSelect.replaceChildren(...activations.map((name) => h("option", { value: name }, name)));
     activationSelect.value = model.get("activation");
-    activationSelect.disabled = !model.get("editable");
+    activationSelect.disabled = !model.get("editable") || isStatic();
     const rate = model.get("lr");
     if (!RATES.includes(rate)) rateSelect.append(h("option", { value: String(rate) }, String(rate)));
     rateSelect.value = String(rate);
@@ -538,9 +541,9 @@ function render({ model, el }) {
     splitInput.value = String(model.get("test_fraction"));
     const piecewise = PIECEWISE.includes(model.get("activation"));
     regionsBox.checked = model.get("show_regions");
-    regionsBox.disabled = !piecewise;
+    regionsBox.disabled = !piecewise || isStatic();
     regionsBox.parentElement.title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
-    addLayer.disabled = removeLayer.disabled = !model.get("editable");
+    addLayer.disabled = removeLayer.disabled = !model.get("editable") || isStatic();
   }
 
   function syncReadout() {
@@ -561,16 +564,13 @@ function render({ model, el }) {
     );
   }
 
-  const setTrait = (name, value) => {
-    model.set(name, value);
-    model.save_changes();
-  };
+  const setTrait = (name, value) => syncTrait(model, name, value);
   playButton.addEventListener("click", () => setTrait("playing", !model.get("playing")));
-  stepButton.addEventListener("click", () => model.send({ type: "step" }));
-  resetButton.addEventListener("click", () => model.send({ type: "reset" }));
-  addLayer.addEventListener("click", () => model.send({ type: "layers", delta: 1 }));
-  removeLayer.addEventListener("click", () => model.send({ type: "layers", delta: -1 }));
-  depthButton.addEventListener("click", () => model.send({ type: "depth_width" }));
+  stepButton.addEventListener("click", () => send(model, { type: "step" }));
+  resetButton.addEventListener("click", () => send(model, { type: "reset" }));
+  addLayer.addEventListener("click", () => send(model, { type: "layers", delta: 1 }));
+  removeLayer.addEventListener("click", () => send(model, { type: "layers", delta: -1 }));
+  depthButton.addEventListener("click", () => send(model, { type: "depth_width" }));
   dataSelect.addEventListener("change", () => setTrait("dataset", dataSelect.value));
   activationSelect.addEventListener("change", () => setTrait("activation", activationSelect.value));
   rateSelect.addEventListener("change", () => setTrait("lr", Number(rateSelect.value)));

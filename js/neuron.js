@@ -7,6 +7,7 @@ import "./neuron.css";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { fmt, h, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
+import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
 
 const VIEW_SIDE = 240; // CSS pixels of the synthesized image
@@ -117,6 +118,7 @@ function render({ model, el }) {
     status.el,
   );
   el.append(root);
+  kernelOnly(root, [layerSelect, objectiveSelect, directionSelect, stepsInput, sizeInput, regInput, computeButton, stopButton]);
 
   // -- reading the state -------------------------------------------------------------------
   const count = () => model.get("unit_count");
@@ -143,7 +145,9 @@ function render({ model, el }) {
     } else {
       ctx.fillStyle = "rgba(127,127,127,0.12)";
       ctx.fillRect(0, 0, VIEW_SIDE, VIEW_SIDE);
-      caption.textContent = `${unitName(unit)}: queued, computed next`;
+      caption.textContent = isStatic()
+        ? `${unitName(unit)}: not computed when the page was saved`
+        : `${unitName(unit)}: queued, computed next`;
     }
     canvas.setAttribute("aria-label", caption.textContent);
     slider.value = String(unit);
@@ -182,7 +186,8 @@ function render({ model, el }) {
             class: "nnw-example",
             title: `dataset image #${index}: activation ${fmt(value)}. Click to choose it as the input.`,
             "data-index": String(index),
-            onclick: () => model.send({ type: "choose_example", index }),
+            disabled: isStatic(),
+            onclick: () => send(model, { type: "choose_example", index }),
           },
           thumb,
           h("span", { class: "nnw-example-value" }, fmt(value, 2)),
@@ -257,8 +262,7 @@ function render({ model, el }) {
     unit = next;
     drawUnit();
     drawOverview();
-    model.set("unit", unit);
-    model.save_changes();
+    syncTrait(model, "unit", unit);
   }
 
   slider.addEventListener("input", () => select(Number(slider.value)));
@@ -289,10 +293,7 @@ function render({ model, el }) {
     regInput.value = String(model.get("regularization"));
   }
 
-  const setTrait = (name, value) => {
-    model.set(name, value);
-    model.save_changes();
-  };
+  const setTrait = (name, value) => syncTrait(model, name, value);
   layerSelect.addEventListener("change", () => setTrait("layer", layerSelect.value));
   objectiveSelect.addEventListener("change", () => setTrait("objective", objectiveSelect.value));
   directionSelect.addEventListener("change", () => setTrait("maximize", directionSelect.value === "max"));
@@ -304,8 +305,8 @@ function render({ model, el }) {
   stepsInput.addEventListener("change", numberSetter(stepsInput, "steps", (v) => Number.parseInt(v, 10)));
   sizeInput.addEventListener("change", numberSetter(sizeInput, "size", (v) => Number.parseInt(v, 10)));
   regInput.addEventListener("change", numberSetter(regInput, "regularization", Number.parseFloat));
-  computeButton.addEventListener("click", () => model.send({ type: "compute_all" }));
-  stopButton.addEventListener("click", () => model.send({ type: "stop" }));
+  computeButton.addEventListener("click", () => send(model, { type: "compute_all" }));
+  stopButton.addEventListener("click", () => send(model, { type: "stop" }));
   saveButton.addEventListener("click", () => {
     const link = h("a", {
       href: canvas.toDataURL("image/png"),

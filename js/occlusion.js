@@ -9,6 +9,7 @@ import { colorize, createLegend } from "./lib/colormap.js";
 import { h, listen } from "./lib/dom.js";
 import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
+import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
 
 const VIEW_SIDE = 360; // CSS pixels of the image's longer side
@@ -93,6 +94,7 @@ function render({ model, el }) {
     status.el,
   );
   el.append(root);
+  kernelOnly(root, [windowInput, strideInput, fillSelect, fillValue, modeSelect, targetSelect, sweepButton, stopButton, clearButton]);
 
   // -- geometry ------------------------------------------------------------------------
   const inputSize = () => model.get("image_size"); // [H, W] of the model input
@@ -262,14 +264,13 @@ function render({ model, el }) {
     }
     targetSelect.value = String(model.get("target"));
     const busy = model.get("busy");
-    stopButton.disabled = !busy;
+    stopButton.disabled = !busy || isStatic();
     sweepButton.textContent = model.get("sweep_probs") !== null ? "Sweep again" : "Sweep";
   }
 
   // -- user actions --------------------------------------------------------------------
   function setTrait(name, value) {
-    model.set(name, value);
-    model.save_changes();
+    syncTrait(model, name, value);
   }
 
   function selectTarget(cls) {
@@ -285,7 +286,7 @@ function render({ model, el }) {
     requestId = Math.max(requestId, model.get("probe_id")) + 1;
     wanted = { y, x, id: requestId };
     sentAt = performance.now();
-    model.send({ type: "probe", y, x, id: requestId });
+    send(model, { type: "probe", y, x, id: requestId });
     draw();
     readout();
   }
@@ -344,7 +345,7 @@ function render({ model, el }) {
 
   function clearProbe() {
     wanted = null;
-    model.send({ type: "clear" });
+    send(model, { type: "clear" });
     draw();
     readout();
   }
@@ -371,8 +372,8 @@ function render({ model, el }) {
   modeSelect.addEventListener("change", () => setTrait("value_mode", modeSelect.value));
   opacityInput.addEventListener("input", () => setTrait("opacity", Number(opacityInput.value)));
   targetSelect.addEventListener("change", () => selectTarget(Number(targetSelect.value)));
-  sweepButton.addEventListener("click", () => model.send({ type: "sweep" }));
-  stopButton.addEventListener("click", () => model.send({ type: "stop" }));
+  sweepButton.addEventListener("click", () => send(model, { type: "sweep" }));
+  stopButton.addEventListener("click", () => send(model, { type: "stop" }));
   clearButton.addEventListener("click", clearProbe);
   saveButton.addEventListener("click", () => {
     canvas.toBlob((blob) => {

@@ -35,7 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for notebook in args.notebooks:
         try:
             report = export_notebook(
-                notebook, args.output, execute=not args.no_execute, timeout=args.timeout,
+                notebook,
+                args.output,
+                execute=not args.no_execute,
+                timeout=args.timeout,
                 max_state_mb=args.max_state_mb,
             )
         except (OSError, ValueError, RuntimeError) as error:

@@ -46,8 +46,9 @@ class ExportReport:
         return sum(w.bytes for w in self.widgets)
 
     def format(self) -> str:
-        """A short table of the largest widgets, for the terminal."""
-        lines = [f"{self.page}: {self.page_bytes / 1e6:.2f} MB page, {self.state_bytes / 1e6:.2f} MB of widget state"]
+        """Return a short table of the page and its largest widgets, for the terminal."""
+        page, state = self.page_bytes / 1e6, self.state_bytes / 1e6
+        lines = [f"{self.page}: {page:.2f} MB page, {state:.2f} MB of widget state"]
         for widget in sorted(self.widgets, key=lambda w: -w.bytes)[:8]:
             lines.append(f"  {widget.bytes / 1e3:9.1f} KB  {widget.name} ({widget.model_id[:8]})")
         return "\n".join(lines)
@@ -78,6 +79,17 @@ def _copy_assets(out_dir: Path) -> None:
         shutil.copy2(_front_end(module), out_dir / f"{module}.js")
 
 
+def _holds(values: dict, path: list) -> bool:
+    """Whether ``path[:-1]`` leads to a dict or list in ``values`` (where a buffer goes)."""
+    node: object = values
+    for key in path[:-1]:
+        try:
+            node = node[key]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return isinstance(node, dict | list)
+
+
 def _drop_stale_buffers(state: dict) -> None:
     """Remove saved buffers whose trait was later set to None.
 
@@ -85,21 +97,9 @@ def _drop_stale_buffers(state: dict) -> None:
     update cleared stays in the saved list, and the widget manager fails on it.
     """
     for model in state.get("state", {}).values():
-        values = model.get("state", {})
-
-        def live(path: list) -> bool:
-            node = values
-            for key in path[:-1]:
-                if not isinstance(node, dict | list):
-                    return False
-                try:
-                    node = node[key]
-                except (KeyError, IndexError, TypeError):
-                    return False
-            return isinstance(node, dict | list)
-
         if "buffers" in model:
-            model["buffers"] = [b for b in model["buffers"] if live(b.get("path", []))]
+            values = model.get("state", {})
+            model["buffers"] = [b for b in model["buffers"] if _holds(values, b.get("path", []))]
 
 
 def _sizes(state: dict) -> list[WidgetSize]:
@@ -142,7 +142,9 @@ def export_notebook(
     nb = nbformat.read(path, as_version=4)
     if execute:
         client = NotebookClient(
-            nb, kernel_name="python3", timeout=timeout,
+            nb,
+            kernel_name="python3",
+            timeout=timeout,
             resources={"metadata": {"path": str(path.resolve().parent)}},
         )
         client.execute()

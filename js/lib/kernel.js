@@ -34,7 +34,7 @@ export function kernelOnly(root, controls, note = KERNEL_NOTE) {
   }
   root.dataset.static = "true";
   root.prepend(
-    h("div", { class: "nnw-static-note", role: "note" }, `Saved page: hover and scrub work from the saved results; greyed-out controls ${note}.`),
+    h("div", { class: "nnw-static-note", role: "note" }, "Saved page: hover, scrub and clicks answer from the saved results; greyed-out controls need a running kernel."),
   );
   return true;
 }

@@ -68,7 +68,8 @@ def check_kernel_only_controls(page) -> None:
     assert controls.count() > 0
     assert all(controls.nth(i).is_disabled() for i in range(controls.count()))
     notes = page.locator(".nnw .nnw-static-note")
-    assert "needs a running kernel" in notes.first.inner_text()
+    assert "need a running kernel" in notes.first.inner_text()
+    assert controls.first.get_attribute("title") == "needs a running kernel"
 
 
 def interact(page, stem: str) -> None:

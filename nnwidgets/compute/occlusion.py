@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from nnwidgets.compute._grid import OcclusionGrid, Size
 from nnwidgets.compute._guard import borrowed_model, model_device
+from nnwidgets.compute._incremental import IncrementalRunner, runner_for, window_boxes
 from nnwidgets.compute._outputs import OutputSelector, run_model
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
@@ -118,6 +120,8 @@ def occlusion_outputs(
     output: OutputSelector = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    incremental: bool = True,
+    approximate: float | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Run the model on occluded copies of one input, chunk by chunk.
 
@@ -151,6 +155,13 @@ def occlusion_outputs(
         Called as ``progress(done, total)`` after each chunk.
     should_stop : callable, optional
         Called before each chunk; when it returns True the iterator ends.
+    incremental : bool, default True
+        For images (C, H, W): run the model incrementally, recomputing each convolution and
+        pooling layer only where the window's change reaches it (exact; the model is traced
+        with torch.fx, and one that cannot be traced runs in full, with a warning).
+    approximate : float, optional
+        Opt-in approximation of the incremental run: recompute at most this share (0-1] of
+        each layer's side around the window and drop changes farther away. None is exact.
 
     Yields
     ------
@@ -184,8 +195,34 @@ def occlusion_outputs(
             raise ValueError(f"order holds position indices outside [0, {len(grid)})")
         order = order.cpu()
     sizer = _ChunkSizer(x.numel() * x.element_size(), batch_size, memory_budget)
-    sweep = _sweep(model, x, grid, base, order, sizer, output, progress, should_stop)
+    method = _Method(incremental, approximate)
+    sweep = _sweep(model, x, grid, base, order, sizer, output, progress, should_stop, method)
     return ((indices, scores) for indices, scores, _ in sweep)
+
+
+@dataclass
+class _Method:
+    """How occluded copies are run: in full, or incrementally (exact or approximate)."""
+
+    incremental: bool
+    approximate: float | None
+
+    def __post_init__(self) -> None:
+        if self.approximate is not None:
+            if not self.incremental:
+                raise ValueError("approximate needs incremental=True")
+            if not 0 < self.approximate <= 1:
+                raise ValueError(f"approximate must be in (0, 1], got {self.approximate}")
+
+    def runner(self, model: nn.Module, x: torch.Tensor) -> IncrementalRunner | None:
+        """Build the incremental runner for one input; None to run the model in full."""
+        if not self.incremental:
+            return None
+        with borrowed_model(model), torch.inference_mode():
+            try:
+                return runner_for(model, x, self.approximate)
+            except RuntimeError:  # the model fails on x: the full run reports it clearly
+                return None
 
 
 def _sweep(
@@ -198,11 +235,13 @@ def _sweep(
     output: OutputSelector,
     progress: Progress | None,
     should_stop: ShouldStop | None,
+    method: _Method,
     with_clean: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
     """Yield (indices, scores, clean scores or None); with_clean adds ``x`` to the first chunk."""
     device = model_device(model) or x.device
     x = x.to(device)
+    runner = method.runner(model, x)
     if isinstance(baseline, torch.Tensor):
         baseline = baseline.to(device=device, dtype=x.dtype)
     buffer: torch.Tensor | None = None
@@ -223,7 +262,16 @@ def _sweep(
             grid.occlude(x, indices, baseline, out=buffer[clean_rows:])
             if clean_rows:
                 buffer[0] = x
-            scores = run_model(model, buffer[: clean_rows + n], output)
+            if runner is None:
+                scores = run_model(model, buffer[: clean_rows + n], output)
+            else:
+                boxes = window_boxes(grid.origins(indices), grid.window, grid.input_shape)
+                boxes = torch.cat([boxes.new_zeros(clean_rows, 4), boxes])  # the clean row
+                scores = run_model(
+                    lambda batch, boxes=boxes: runner(batch, boxes),
+                    buffer[: clean_rows + n],
+                    output,
+                )
         scores = scores.to("cpu", torch.float32, copy=True)  # a normal tensor, not an inference one
         clean = scores[0] if with_clean else None
         scores, with_clean = scores[clean_rows:], False
@@ -283,6 +331,8 @@ def occlusion(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     return_outputs: bool = False,
+    incremental: bool = True,
+    approximate: float | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Occlusion attribution: how much each input element's window lowers the target score.
 
@@ -313,6 +363,9 @@ def occlusion(
         the nearest swept one, and inputs not reached get zeros.
     return_outputs : bool, default False
         Also return the raw scores at every position.
+    incremental, approximate
+        As in :func:`occlusion_outputs`: exact incremental inference for images (default),
+        and its opt-in approximation.
 
     Returns
     -------
@@ -338,6 +391,7 @@ def occlusion(
     example_bytes = inputs[0].numel() * inputs.element_size()
     positions = len(grid)
     sizer = _ChunkSizer(example_bytes, batch_size, memory_budget)  # learns across inputs
+    method = _Method(incremental, approximate)
     order = torch.arange(positions) if sizer.size > positions else grid.progressive_order()
     attributions = torch.zeros((n_inputs, *shape), dtype=torch.float32)
     outputs: torch.Tensor | None = None
@@ -348,7 +402,17 @@ def occlusion(
         if progress is not None:
             report = _offset_progress(progress, i * positions, n_inputs * positions)
         sweep = _sweep(
-            model, inputs[i], grid, baselines[i], order, sizer, output, report, should_stop, True
+            model,
+            inputs[i],
+            grid,
+            baselines[i],
+            order,
+            sizer,
+            output,
+            report,
+            should_stop,
+            method,
+            True,
         )
         for indices, scores, clean in sweep:
             if clean is not None:  # the first chunk also ran the unoccluded input

@@ -90,8 +90,11 @@ class OcclusionExplorer(NNWidget):
     display
         How to show model inputs: ``None`` (auto), ``(mean, std)`` of a normalization to undo,
         or a function from a (C, H, W) tensor to (1 or 3, H, W) values in [0, 1].
-    batch_size, memory_budget
-        Passed to :func:`nnwidgets.compute.occlusion_outputs` for the sweep.
+    batch_size, memory_budget, incremental
+        Passed to :func:`nnwidgets.compute.occlusion_outputs` for the sweep: by default it
+        recomputes each convolution only where the patch reaches (exact, and faster); pass
+        ``incremental=False`` to run the model's own forward on every copy (e.g. when the
+        forward has side effects).
     """
 
     _esm = bundle("occlusion.js")
@@ -146,6 +149,7 @@ class OcclusionExplorer(NNWidget):
         dataset_mean: Sequence[float] | torch.Tensor | None = None,
         batch_size: int | None = None,
         memory_budget: int | None = None,
+        incremental: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -154,6 +158,7 @@ class OcclusionExplorer(NNWidget):
         self._output = output
         self._batch_size = batch_size
         self._memory_budget = memory_budget
+        self._incremental = incremental
         self._display = display_transform(self._x, display)
         self._view_size = display_size(*self._x.shape[1:])
         self._dataset_mean = None if dataset_mean is None else torch.as_tensor(dataset_mean).float()
@@ -393,6 +398,7 @@ class OcclusionExplorer(NNWidget):
                 memory_budget=self._memory_budget,
                 output=self._output,
                 should_stop=lambda: job.stale,
+                incremental=self._incremental,
             )
             with contextlib.closing(chunks):
                 for indices, chunk in chunks:

@@ -325,6 +325,7 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
         1000,
         1000,
         memory_budget=2 * copy_bytes + 1,
+        incremental=False,  # counts the model's own forward calls
         progress=lambda d, t: done.append((d, t)),
     )
     elapsed = time.perf_counter() - start
@@ -333,7 +334,8 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
     assert sum(batches) == 1 + 16 and done[-1] == (16, 16)  # + the unoccluded image
     assert elapsed < 60  # generous: shared machines are noisy
     batches.clear()
-    list(occlusion_outputs(model, image, OcclusionGrid.create(image.shape[1:], 1000, 1000)))
+    grid = OcclusionGrid.create(image.shape[1:], 1000, 1000)
+    list(occlusion_outputs(model, image, grid, incremental=False))
     assert batches == [1] * 16  # the default budget (256 MiB) holds one 192 MB copy
 
 
@@ -342,7 +344,7 @@ def test_budget_of_one_copy_runs_one_input_at_a_time():
     batches = []
     model.conv1.register_forward_pre_hook(lambda module, args: batches.append(len(args[0])))
     inputs = torch.randn(2, 3, 32, 32)
-    result = occlusion(model, inputs, 8, 4, memory_budget=3 * 32 * 32 * 4)
+    result = occlusion(model, inputs, 8, 4, memory_budget=3 * 32 * 32 * 4, incremental=False)
     assert set(batches) == {1} and len(batches) == 2 * (1 + 49)
     torch.testing.assert_close(result, occlusion(model, inputs, 8, 4), atol=1e-5, rtol=0)
 

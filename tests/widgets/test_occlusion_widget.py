@@ -221,7 +221,12 @@ def test_a_burst_of_clicks_ends_on_the_last_one(digits):
 
 def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(digits):
     w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.01), digits.images[0], window=2, stride=1, batch_size=4
+        Slow(digits.model, 0.01),
+        digits.images[0],
+        window=2,
+        stride=1,
+        batch_size=4,
+        incremental=False,  # run the slow forward itself for every copy
     )
     w.sweep()
     time.sleep(0.3)
@@ -274,7 +279,7 @@ def test_errors_in_background_work_are_shown_and_raised_by_wait(digits):
             return digits.model(x)
 
     x = digits.images[0] + 0.01
-    w = nw.OcclusionExplorer(FailsWhenOccluded(), x, window=4, stride=2)
+    w = nw.OcclusionExplorer(FailsWhenOccluded(), x, window=4, stride=2, incremental=False)
     w.sweep()
     with pytest.raises(ValueError, match="black pixels"):
         w.wait(10)

@@ -87,8 +87,8 @@ def _pair(value: Any) -> tuple[int, int]:
 def _geometry(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
     """(kernel, stride, padding, dilation) of a supported spatial module, else None."""
     if isinstance(module, nn.Conv2d):
-        if isinstance(module.padding, str):
-            return None
+        if isinstance(module.padding, str) or module.padding_mode != "zeros":
+            return None  # reflect/circular padding carry a change across the map: run in full
         return tuple(
             _pair(v) for v in (module.kernel_size, module.stride, module.padding, module.dilation)
         )
@@ -278,10 +278,6 @@ class IncrementalRunner:
         """Gather the padded input windows (n, C, *span) that the output patches read."""
         (sh, sw), (ph, pw), (span_h, span_w) = stride, pad, span
         height, width = x.shape[-2:]
-        mode = getattr(module, "padding_mode", "zeros")
-        if mode != "zeros" and (ph or pw):  # reflect, replicate, circular: pad like the module
-            x = F.pad(x, (pw, pw, ph, ph), mode=mode)
-            ph, pw, height, width = 0, 0, height + 2 * ph, width + 2 * pw
         fill = -math.inf if isinstance(module, nn.MaxPool2d) else 0.0
         patches = x.new_full((len(x), x.shape[1], span_h, span_w), fill)
         for i, (t, u) in enumerate(zip(top, left, strict=True)):

@@ -1,0 +1,220 @@
+"""Incremental occlusion equals full recomputation (and Captum) on every supported layer kind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from captum.attr import Occlusion
+from torch import nn
+
+from nnwidgets.compute import OcclusionGrid, occlusion, occlusion_outputs
+from nnwidgets.compute._incremental import runner_for, window_boxes
+
+
+def seeded(module: nn.Module, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    for parameter in module.parameters():
+        nn.init.normal_(parameter, std=0.3)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    return module.eval()
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.down = nn.Conv2d(channels, channels, 1, stride) if stride > 1 else nn.Identity()
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        y += self.down(x)
+        return torch.relu(y)
+
+
+class Branches(nn.Module):
+    """Concatenation along channels of two branches with different receptive fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(3, 4, 5, padding=2, dilation=1)
+        self.head = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2)
+
+    def forward(self, x):
+        return self.head(torch.cat([self.a(x), F.gelu(self.b(x))], dim=1)).mean((2, 3))
+
+
+class Transpose(nn.Module):
+    """Swaps rows and columns mid-network: an op the engine does not know."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 9 * 11, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv2(self.conv1(x).transpose(2, 3)).flatten(1))
+
+
+class Attention(nn.Module):
+    """A tiny self-attention over positions: every position sees every other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.after = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        n, c, h, w = y.shape
+        seq = y.flatten(2).transpose(1, 2)
+        seq = self.attn(seq, seq, seq, need_weights=False)[0]
+        y = seq.transpose(1, 2).reshape(n, c, h, w)
+        return self.after(y).amax((2, 3))
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if y.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            y = y * 2
+        return y.mean((2, 3))
+
+
+MODELS = {
+    "conv-stride-padding": lambda: nn.Sequential(
+        nn.Conv2d(3, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(6, 4, 5, padding=2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ),
+    "dilation-groups-bias-free": lambda: nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=2, dilation=2, groups=3, bias=False), nn.LeakyReLU(),
+        nn.Conv2d(6, 6, 3, padding=1, groups=2), nn.Flatten(), nn.LazyLinear(4),
+    ),
+    "padding-modes": lambda: nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Tanh(),
+        nn.Conv2d(4, 4, 3, padding=1, padding_mode="replicate"), nn.SiLU(),
+        nn.Conv2d(4, 4, 3, padding=2, padding_mode="circular"), nn.Flatten(), nn.LazyLinear(3),
+    ),
+    "batchnorm-pooling": lambda: nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, padding=1), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.AvgPool2d(2, padding=1), nn.Flatten(), nn.LazyLinear(5),
+    ),
+    "residual": lambda: nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), Residual(8), Residual(8, stride=2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
+    ),
+    "concatenation": Branches,
+    "transpose": Transpose,
+    "attention": Attention,
+}  # fmt: skip
+
+
+def materialize(model: nn.Module, shape) -> nn.Module:
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))  # lazy layers get their shapes
+    return seeded(model)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize(
+    ("shape", "window", "stride"),
+    [((3, 11, 9), (3, 3), (2, 2)), ((3, 13, 11), (3, 5), (2, 3)), ((3, 16, 16), (4, 4), (4, 4))],
+)
+def test_equal_to_full_recomputation(name, shape, window, stride):
+    if name == "transpose" and shape[1:] != (11, 9):
+        pytest.skip("the transpose model is built for 11 x 9 inputs")
+    model = materialize(MODELS[name](), shape)
+    torch.manual_seed(1)
+    x = torch.randn(shape)
+    grid = OcclusionGrid.create(shape, window, stride)
+
+    def table(incremental: bool) -> torch.Tensor:
+        chunks = occlusion_outputs(
+            model, x, grid, baseline=0.3, batch_size=7, incremental=incremental
+        )
+        rows = {}
+        for indices, scores in chunks:
+            rows.update(zip(indices.tolist(), scores, strict=True))
+        return torch.stack([rows[i] for i in range(len(grid))])
+
+    torch.testing.assert_close(table(True), table(False), atol=1e-5, rtol=1e-5)
+
+
+def test_equal_to_captum_on_a_residual_network():
+    shape = (3, 15, 15)
+    model = materialize(MODELS["residual"](), shape)
+    x = torch.randn(2, *shape)
+    ours = occlusion(model, x, window=4, stride=3, target=1)
+    theirs = Occlusion(model).attribute(
+        x, sliding_window_shapes=(3, 4, 4), strides=(3, 3, 3), target=1
+    )
+    torch.testing.assert_close(ours, theirs.float(), atol=1e-5, rtol=1e-5)
+
+
+def test_only_changed_regions_are_computed():
+    shape = (3, 32, 32)
+    model = materialize(MODELS["batchnorm-pooling"](), shape)
+    x = torch.randn(shape)
+    grid = OcclusionGrid.create(shape, 4, 4)
+    with torch.inference_mode():
+        run = runner_for(model, x)
+        index = torch.arange(len(grid))
+        boxes = window_boxes(grid.origins(index), grid.window, shape)
+        run(grid.occlude(x, index, 0.0), boxes)
+    assert 0.05 < run.counter.fraction < 0.5
+
+
+def test_untraceable_model_falls_back_with_one_warning_and_stays_exact():
+    shape = (3, 12, 12)
+    model = seeded(Untraceable())
+    x = torch.randn(1, *shape)
+    with pytest.warns(RuntimeWarning, match="cannot be traced"):
+        ours = occlusion(model, x, 3, 3)
+    theirs = occlusion(model, x, 3, 3, incremental=False)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_approximate_mode_computes_less_and_is_opt_in():
+    shape = (3, 32, 32)
+    model = materialize(MODELS["residual"](), shape)
+    x = torch.randn(shape)
+    grid = OcclusionGrid.create(shape, 4, 4)
+    index = torch.arange(len(grid))
+    boxes = window_boxes(grid.origins(index), grid.window, shape)
+    with torch.inference_mode():
+        batch = grid.occlude(x, index, 0.0)
+        exact, rough = runner_for(model, x), runner_for(model, x, limit=0.25)
+        full, close = exact(batch, boxes), rough(batch, boxes)
+        truth = model(batch)
+    torch.testing.assert_close(full, truth, atol=1e-5, rtol=1e-5)
+    assert rough.counter.computed < exact.counter.computed
+    assert float((close - truth).abs().max()) < float(truth.abs().max())
+    approximate = occlusion(model, x[None], 4, 4, approximate=0.25)
+    assert approximate.shape == (1, *shape) and bool(torch.isfinite(approximate).all())
+    with pytest.raises(ValueError, match="approximate"):
+        occlusion(model, x[None], 4, 4, approximate=0.0)
+    with pytest.raises(ValueError, match="incremental=True"):
+        occlusion(model, x[None], 4, 4, incremental=False, approximate=0.5)
+
+
+def test_model_untouched(fingerprint, same_fingerprint):
+    shape = (3, 16, 16)
+    model = materialize(MODELS["residual"](), shape).train()
+    before = fingerprint(model)
+    occlusion(model, torch.randn(1, *shape), 4, 2)
+    same_fingerprint(before, fingerprint(model))

@@ -3,8 +3,11 @@
 For each model it times, on the same input:
 
 - ours: ``nnwidgets.compute.occlusion`` (clean forward, sweep, attribution), default
-  chunking; also when the first complete coarse map was available (the progressive
-  order puts the coarse lattice first);
+  chunking and the exact incremental engine (on by default); also when the first complete
+  coarse map was available (the progressive order puts the coarse lattice first);
+- ours, full: the same with ``incremental=False`` (every occluded copy through the model);
+- the share of the convolutions' multiply-adds the incremental engine computed, and its
+  opt-in approximate mode (``approximate=0.5``) with its error against the exact map;
 - captum: ``captum.attr.Occlusion(model).attribute`` with ``perturbations_per_eval=1``
   (its default), then at a few larger values, keeping the best;
 - floor: forwards of all occluded copies, built beforehand, at the best batch size
@@ -30,6 +33,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnwidgets.compute import OcclusionGrid, occlusion
+from nnwidgets.compute._incremental import runner_for, window_boxes
 from nnwidgets.zoo.models import DigitsCNN
 
 
@@ -84,7 +88,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
     return best
 
 
-def run_ours(model, x, window, stride, target, coarse):
+def run_ours(model, x, window, stride, target, coarse, **options):
     """Full sweep time and time to the first complete coarse map."""
     marks = []
     start = time.perf_counter()
@@ -92,10 +96,30 @@ def run_ours(model, x, window, stride, target, coarse):
     def progress(done: int, total: int) -> None:
         marks.append((done, time.perf_counter() - start))
 
-    occlusion(model, x, window, stride, target=target, progress=progress)
+    occlusion(model, x, window, stride, target=target, progress=progress, **options)
     total = time.perf_counter() - start
     first_coarse = next(t for done, t in marks if done >= coarse)
     return total, first_coarse, len(marks)
+
+
+def conv_fraction(model, x, grid, chunk=32):
+    """Share of the convolutions' multiply-adds the incremental engine computes in a sweep."""
+    with torch.inference_mode():
+        runner = runner_for(model, x[0])
+        for start in range(0, len(grid), chunk):
+            index = torch.arange(start, min(start + chunk, len(grid)))
+            boxes = window_boxes(grid.origins(index), grid.window, grid.input_shape)
+            runner(grid.occlude(x[0], index, 0.0), boxes)
+    return runner.counter.fraction
+
+
+def approximate(model, x, window, stride, target, limit=0.5):
+    """Time and largest error (relative to the map's largest value) of the approximate mode."""
+    exact = occlusion(model, x, window, stride, target=target)
+    start = time.perf_counter()
+    rough = occlusion(model, x, window, stride, target=target, approximate=limit)
+    seconds = time.perf_counter() - start
+    return seconds, float((rough - exact).abs().max() / exact.abs().max().clamp(min=1e-12))
 
 
 def floor(model, x, grid, baseline, sizes, repeat):
@@ -121,12 +145,16 @@ def bench(name, model, x, window, stride, ppes, sizes, repeat, captum_repeat):
         target = int(model(x).argmax())
     occlusion(model, x, tuple(x.shape[2:]), 1, target=target)  # warm up (one position)
     # Ours and the floor alternate, so that drifting load on a shared machine hits both.
-    best_size, floor_time, ours_runs = None, float("inf"), []
+    best_size, floor_time, ours_runs, full_runs = None, float("inf"), [], []
     for _ in range(repeat):
         ours_runs.append(run_ours(model, x, window, stride, target, grid.coarse_count))
+        full_runs.append(
+            run_ours(model, x, window, stride, target, grid.coarse_count, incremental=False)[0]
+        )
         best_size, once = floor(model, x, grid, 0.0, (best_size,) if best_size else sizes, 1)
         floor_time = min(floor_time, once)
     ours, first, chunks = min(ours_runs, key=lambda r: r[0])
+    rough_time, rough_error = approximate(model, x, window, stride, target)
 
     def captum(ppe: int) -> float:
         def call() -> None:
@@ -155,6 +183,10 @@ def bench(name, model, x, window, stride, ppes, sizes, repeat, captum_repeat):
         "best_ppe": best_ppe,
         "floor": floor_time,
         "floor_batch": best_size,
+        "ours_full": min(full_runs),
+        "conv_fraction": conv_fraction(model, x, grid),
+        "approximate": rough_time,
+        "approximate_error": rough_error,
     }
 
 
@@ -209,6 +241,16 @@ def main() -> None:
             f"{r['case']}: captum best at perturbations_per_eval={r['best_ppe']}, floor at "
             f"batch {r['floor_batch']}, ours in {r['chunks']} chunks; first complete coarse "
             f"map ({r['coarse_n']} of {r['positions']} positions) after {r['coarse']:.3f} s"
+        )
+    print()
+    for r in rows:
+        print(
+            f"{r['case']}: incremental {r['ours']:.3f} s vs full recomputation "
+            f"{r['ours_full']:.3f} s (ours) / floor {r['floor']:.3f} s / captum(1) "
+            f"{r['captum_1']:.3f} s: floor/incremental {r['floor'] / r['ours']:.2f}x, "
+            f"captum(1)/incremental {r['captum_1'] / r['ours']:.2f}x; conv multiply-adds "
+            f"computed {r['conv_fraction']:.1%} of full recomputation; approximate=0.5 "
+            f"{r['approximate']:.3f} s, largest error {r['approximate_error']:.1%} of the peak"
         )
 
 

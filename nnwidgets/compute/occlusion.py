@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -120,7 +122,7 @@ def occlusion_outputs(
     output: OutputSelector = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
-    incremental: bool = True,
+    incremental: bool | None = None,
     approximate: float | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Run the model on occluded copies of one input, chunk by chunk.
@@ -155,10 +157,13 @@ def occlusion_outputs(
         Called as ``progress(done, total)`` after each chunk.
     should_stop : callable, optional
         Called before each chunk; when it returns True the iterator ends.
-    incremental : bool, default True
+    incremental : bool, optional
         For images (C, H, W): run the model incrementally, recomputing each convolution and
         pooling layer only where the window's change reaches it (exact; the model is traced
-        with torch.fx, and one that cannot be traced runs in full, with a warning).
+        with torch.fx, and one that cannot be traced runs in full, with a warning). None (the
+        default) does so where it pays: images of at least 48x48 pixels, and only while the
+        changed regions stay small. True always, False never (every occluded copy runs
+        through the model's own forward, e.g. when it has side effects).
     approximate : float, optional
         Opt-in approximation of the incremental run: recompute at most this share (0-1] of
         each layer's side around the window and drop changes farther away. None is exact.
@@ -200,29 +205,42 @@ def occlusion_outputs(
     return ((indices, scores) for indices, scores, _ in sweep)
 
 
+#: Images with fewer pixels run in full: tracing costs more than it saves there.
+SMALL_IMAGE = 48 * 48
+#: Once the incremental engine has computed more than this share of the convolutions' work,
+#: the rest of the sweep runs in full (the cones cover most of the maps).
+WORTHWHILE = 0.6
+
+
 @dataclass
 class _Method:
     """How occluded copies are run: in full, or incrementally (exact or approximate)."""
 
-    incremental: bool
+    incremental: bool | None
     approximate: float | None
 
     def __post_init__(self) -> None:
         if self.approximate is not None:
-            if not self.incremental:
+            if self.incremental is False:
                 raise ValueError("approximate needs incremental=True")
             if not 0 < self.approximate <= 1:
                 raise ValueError(f"approximate must be in (0, 1], got {self.approximate}")
 
     def runner(self, model: nn.Module, x: torch.Tensor) -> IncrementalRunner | None:
         """Build the incremental runner for one input; None to run the model in full."""
-        if not self.incremental:
+        if self.incremental is False or x.ndim != 3:
+            return None
+        if self.incremental is None and x.shape[-2] * x.shape[-1] < SMALL_IMAGE:
             return None
         with borrowed_model(model), torch.inference_mode():
             try:
                 return runner_for(model, x, self.approximate)
             except RuntimeError:  # the model fails on x: the full run reports it clearly
                 return None
+
+
+def _run_incremental(runner: IncrementalRunner, batch: torch.Tensor, boxes: torch.Tensor) -> Any:
+    return runner(batch, boxes)
 
 
 def _sweep(
@@ -268,10 +286,12 @@ def _sweep(
                 boxes = window_boxes(grid.origins(indices), grid.window, grid.input_shape)
                 boxes = torch.cat([boxes.new_zeros(clean_rows, 4), boxes])  # the clean row
                 scores = run_model(
-                    lambda batch, boxes=boxes: runner(batch, boxes),
+                    functools.partial(_run_incremental, runner, boxes=boxes),
                     buffer[: clean_rows + n],
                     output,
                 )
+                if method.incremental is None and runner.counter.fraction > WORTHWHILE:
+                    runner = None  # the cones cover most of the maps: run the rest in full
         scores = scores.to("cpu", torch.float32, copy=True)  # a normal tensor, not an inference one
         clean = scores[0] if with_clean else None
         scores, with_clean = scores[clean_rows:], False
@@ -331,7 +351,7 @@ def occlusion(
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
     return_outputs: bool = False,
-    incremental: bool = True,
+    incremental: bool | None = None,
     approximate: float | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Occlusion attribution: how much each input element's window lowers the target score.

@@ -149,7 +149,7 @@ class OcclusionExplorer(NNWidget):
         dataset_mean: Sequence[float] | torch.Tensor | None = None,
         batch_size: int | None = None,
         memory_budget: int | None = None,
-        incremental: bool = True,
+        incremental: bool | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -146,7 +146,7 @@ def test_equal_to_full_recomputation(name, shape, window, stride):
     def table(incremental: bool) -> torch.Tensor:
         chunks = occlusion_outputs(
             model, x, grid, baseline=0.3, batch_size=7, incremental=incremental
-        )
+        )  # True: the engine runs even on these small images
         rows = {}
         for indices, scores in chunks:
             rows.update(zip(indices.tolist(), scores, strict=True))
@@ -159,7 +159,7 @@ def test_equal_to_captum_on_a_residual_network():
     shape = (3, 15, 15)
     model = materialize(MODELS["residual"](), shape)
     x = torch.randn(2, *shape)
-    ours = occlusion(model, x, window=4, stride=3, target=1)
+    ours = occlusion(model, x, window=4, stride=3, target=1, incremental=True)
     theirs = Occlusion(model).attribute(
         x, sliding_window_shapes=(3, 4, 4), strides=(3, 3, 3), target=1
     )
@@ -184,7 +184,7 @@ def test_untraceable_model_falls_back_with_one_warning_and_stays_exact():
     model = seeded(Untraceable())
     x = torch.randn(1, *shape)
     with pytest.warns(RuntimeWarning, match="cannot be traced"):
-        ours = occlusion(model, x, 3, 3)
+        ours = occlusion(model, x, 3, 3, incremental=True)
     theirs = occlusion(model, x, 3, 3, incremental=False)
     torch.testing.assert_close(ours, theirs)
 
@@ -204,7 +204,7 @@ def test_approximate_mode_computes_less_and_is_opt_in():
     torch.testing.assert_close(full, truth, atol=1e-5, rtol=1e-5)
     assert rough.counter.computed < exact.counter.computed
     assert float((close - truth).abs().max()) < float(truth.abs().max())
-    approximate = occlusion(model, x[None], 4, 4, approximate=0.25)
+    approximate = occlusion(model, x[None], 4, 4, incremental=True, approximate=0.25)
     assert approximate.shape == (1, *shape) and bool(torch.isfinite(approximate).all())
     with pytest.raises(ValueError, match="approximate"):
         occlusion(model, x[None], 4, 4, approximate=0.0)
@@ -216,5 +216,5 @@ def test_model_untouched(fingerprint, same_fingerprint):
     shape = (3, 16, 16)
     model = materialize(MODELS["residual"](), shape).train()
     before = fingerprint(model)
-    occlusion(model, torch.randn(1, *shape), 4, 2)
+    occlusion(model, torch.randn(1, *shape), 4, 2, incremental=True)
     same_fingerprint(before, fingerprint(model))

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import anywidget
 import torch
-from traitlets import Bool, Float, TraitError, Unicode
+from traitlets import Bool, Float, TraitError, Unicode, validate
 
 from nnwidgets import colormaps
 from nnwidgets._traits import Tensor
@@ -43,6 +43,24 @@ def message(name: str, **fields: type) -> Callable[[Callable[..., None]], Callab
         return handler
 
     return decorate
+
+
+def in_range(
+    *names: str, low: float, high: float, low_open: bool = False, high_open: bool = False
+) -> Any:
+    """Build a trait validator that rejects values of ``names`` outside [low, high]."""
+
+    def check(_widget: Any, proposal: dict) -> Any:
+        value = proposal["value"]
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (above and below):  # NaN fails both
+            left, right = "(" if low_open else "[", ")" if high_open else "]"
+            name = proposal["trait"].name
+            raise TraitError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+        return value
+
+    return validate(*names)(check)
 
 
 def _check_field(key: str, value: Any, kind: type) -> None:

@@ -28,7 +28,7 @@ from nnwidgets.compute import (
     unit_maps,
 )
 from nnwidgets.compute.training import check_data
-from nnwidgets.widgets._base import NNWidget, bundle, message
+from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
@@ -575,35 +575,10 @@ class MLPExplorer(NNWidget):
             raise ValueError(f"a weight must be a finite number of at most 1e6, got {value}")
 
     # -- validation ------------------------------------------------------------------------
-    @validate("lr")
-    def _check_lr(self, proposal: dict) -> float:
-        if not 0 < proposal["value"] <= 10:
-            raise TraitError(f"learning rate must be in (0, 10], got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("batch_size")
-    def _check_batch(self, proposal: dict) -> int:
-        if not 1 <= proposal["value"] <= 10_000:
-            raise TraitError(f"batch size must be between 1 and 10000, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("l1", "l2")
-    def _check_penalty(self, proposal: dict) -> float:
-        if not 0 <= proposal["value"] <= 1:
-            raise TraitError(f"regularization must be in [0, 1], got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("noise")
-    def _check_noise(self, proposal: dict) -> float:
-        if not 0 <= proposal["value"] <= 1:
-            raise TraitError(f"noise must be in [0, 1], got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("test_fraction")
-    def _check_fraction(self, proposal: dict) -> float:
-        if not 0 <= proposal["value"] < 1:
-            raise TraitError(f"test fraction must be in [0, 1), got {proposal['value']}")
-        return proposal["value"]
+    _check_lr = in_range("lr", low=0, high=10, low_open=True)
+    _check_batch = in_range("batch_size", low=1, high=10_000)
+    _check_penalties = in_range("l1", "l2", "noise", low=0, high=1)
+    _check_fraction = in_range("test_fraction", low=0, high=1, high_open=True)
 
     @validate("dataset")
     def _check_dataset(self, proposal: dict) -> str:

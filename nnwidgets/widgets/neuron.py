@@ -15,7 +15,7 @@ from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
 from nnwidgets._png import encode_png
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
-from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, message
+from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
 from nnwidgets.widgets._dataset import DatasetView, as_input
 from nnwidgets.widgets._worker import Job
 
@@ -310,24 +310,9 @@ class NeuronExplorer(NNWidget):
             )
         return proposal["value"]
 
-    @validate("steps")
-    def _check_steps(self, proposal: dict) -> int:
-        if not 1 <= proposal["value"] <= 10_000:
-            raise TraitError(f"steps must be between 1 and 10000, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("size")
-    def _check_size(self, proposal: dict) -> int:
-        if not 4 <= proposal["value"] <= 1024:
-            raise TraitError(f"size must be between 4 and 1024 pixels, got {proposal['value']}")
-        return proposal["value"]
-
-    @validate("regularization")
-    def _check_regularization(self, proposal: dict) -> float:
-        value = proposal["value"]
-        if not (value == value and 0.0 <= value < float("inf")):
-            raise TraitError(f"regularization must be a finite number >= 0, got {value}")
-        return value
+    _check_steps = in_range("steps", low=1, high=10_000)
+    _check_size = in_range("size", low=4, high=1024)
+    _check_regularization = in_range("regularization", low=0, high=float("inf"), high_open=True)
 
     # -- reactions -------------------------------------------------------------------------
     @observe("layer")

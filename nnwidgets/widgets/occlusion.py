@@ -24,7 +24,7 @@ from nnwidgets._image import (
 from nnwidgets._png import encode_png
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import OcclusionGrid, occlusion_outputs, predict
-from nnwidgets.widgets._base import NNWidget, bundle, message
+from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._charts import ProbabilityBars
 from nnwidgets.widgets._worker import Job
 
@@ -303,11 +303,7 @@ class OcclusionExplorer(NNWidget):
             )
         return proposal["value"]
 
-    @validate("opacity")
-    def _check_opacity(self, proposal: dict) -> float:
-        if not 0.0 <= proposal["value"] <= 1.0:
-            raise TraitError(f"opacity must be in [0, 1], got {proposal['value']}")
-        return proposal["value"]
+    _check_opacity = in_range("opacity", low=0, high=1)
 
     @validate("top_k")
     def _check_top_k(self, proposal: dict) -> int:

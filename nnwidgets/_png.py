@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import torch
 
@@ -27,3 +28,15 @@ def encode_png(rgb: torch.Tensor) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+def png_export(image: torch.Tensor, path: str | Path | None = None, min_size: int = 256) -> bytes:
+    """Encode an (H, W, 3) uint8 image as PNG, enlarged (nearest) to at least ``min_size``.
+
+    Writes the file too when ``path`` is given; returns the PNG bytes.
+    """
+    scale = max(1, -(-min_size // max(image.shape[:2])))
+    data = encode_png(image.repeat_interleave(scale, 0).repeat_interleave(scale, 1).contiguous())
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data

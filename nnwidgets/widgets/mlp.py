@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
-from nnwidgets._png import encode_png
+from nnwidgets._png import png_export
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import (
     ACTIVATIONS,
@@ -221,18 +221,13 @@ class MLPExplorer(NNWidget):
         """Fraction of the test (or training) points classified correctly."""
         return self._trainer.accuracy(test=test)
 
-    def to_png(self, path: str | Path | None = None, *, scale: int = 4) -> bytes:
+    def to_png(self, path: str | Path | None = None, *, min_size: int = 256) -> bytes:
         """PNG of the output view: the network's prediction over the plane (or along x)."""
         lut = self.colormap
         row = self.maps[-1]
         if row.ndim == 1:  # 1-D: a strip coloured by the prediction
             row = row[None].expand(16, -1)
-        image = lut[row.long()]
-        image = image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-        data = encode_png(image.contiguous())
-        if path is not None:
-            Path(path).write_bytes(data)
-        return data
+        return png_export(lut[row.long()], path, min_size)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._box._repr_mimebundle_(**kwargs)

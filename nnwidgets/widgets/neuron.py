@@ -12,7 +12,7 @@ from torch import nn
 from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
-from nnwidgets._png import encode_png
+from nnwidgets._png import png_export
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
@@ -270,12 +270,7 @@ class NeuronExplorer(NNWidget):
             if not self.unit_done[index]:
                 raise ValueError(f"unit {index} is not computed yet; call compute({index}) first")
             image = to_rgb8(self._images[index].clamp(0, 1))
-        scale = max(1, -(-256 // max(image.shape[:2])))
-        image = image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-        data = encode_png(image)
-        if path is not None:
-            Path(path).write_bytes(data)
-        return data
+        return png_export(image, path)
 
     # -- validation ------------------------------------------------------------------------
     def _check_unit(self, unit: Any) -> int:

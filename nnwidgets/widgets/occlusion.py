@@ -21,7 +21,7 @@ from nnwidgets._image import (
     resize,
     to_rgb8,
 )
-from nnwidgets._png import encode_png
+from nnwidgets._png import png_export
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import OcclusionGrid, occlusion_outputs, predict
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
@@ -245,12 +245,7 @@ class OcclusionExplorer(NNWidget):
             ].float()
         if self.heatmap_view is not None:
             image = colormaps.overlay(image, self.heatmap_view, self.heatmap_limit, self.opacity)
-        scale = max(1, -(-min_size // max(image.shape[:2])))
-        image = image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-        data = encode_png(image.round().clamp(0, 255).to(torch.uint8))
-        if path is not None:
-            Path(path).write_bytes(data)
-        return data
+        return png_export(image.round().clamp(0, 255).to(torch.uint8), path, min_size)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self._box._repr_mimebundle_(**kwargs)

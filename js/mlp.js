@@ -285,7 +285,10 @@ function render({ model, el }) {
     const regions = model.get("show_regions") && view === null ? regionCanvas() : null;
     const layer = view ? view.layer : null;
     if (regions) drawScaled(ctx, regions, 0, 0, MAIN, MAIN);
-    else drawScaled(ctx, mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
+    else {
+      ctx.imageSmoothingEnabled = true; // a response is continuous over the plane: interpolate it
+      ctx.drawImage(mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
+    }
     if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx);
     drawPoints(ctx);
   }

@@ -24,6 +24,8 @@ OUTPUT = "output"
 OBJECTIVES_BY_RANK = {3: ("channel", "neuron"), 1: ("linear",)}
 #: Longest side of the per-unit images kept in the state (the front-end's cache).
 TILE_SIDE = 128
+#: Most bytes of per-unit images in the state: big layers get smaller tiles (at least 32 px).
+TILE_BUDGET = 8 * 2**20
 #: Longest side of the dataset thumbnails kept in the state.
 THUMB_SIDE = 64
 #: Pixels optimized together in one batch of the layer precompute (units x height x width).
@@ -105,9 +107,9 @@ class NeuronExplorer(NNWidget):
 
     Notes
     -----
-    The state holds every unit's image at most ``TILE_SIDE`` pixels a side as uint8 (a
-    64-channel layer at 128 px is 3 MB) and ``k`` dataset thumbnails per unit (at most 64 px
-    a side, each stored once).
+    The state holds every unit's image as uint8, at most 128 pixels a side and 8 MB for the
+    layer (a 64-channel layer at 128 px is 3 MB; a 512-channel layer gets 73 px tiles), and
+    ``k`` dataset thumbnails per unit (at most 64 px a side, each stored once).
     """
 
     _esm = bundle("neuron.js")
@@ -395,7 +397,8 @@ class NeuronExplorer(NNWidget):
         }
 
     def _tile_size(self) -> tuple[int, int]:
-        side = min(self.size, TILE_SIDE)
+        fits = int((TILE_BUDGET / (3 * max(self.unit_count, 1))) ** 0.5)
+        side = min(self.size, TILE_SIDE, max(32, fits))
         return side, side
 
     def _restart(self, examples: bool = True) -> None:

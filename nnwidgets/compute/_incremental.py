@@ -23,9 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-#: Changed everywhere: later layers run in full.
-FULL = "full"
-
 _ELEMENTWISE_MODULES = (
     nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid,
     nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Dropout, nn.Dropout2d, nn.Identity,
@@ -120,8 +117,58 @@ def _reach(
     return o0, o1
 
 
+@dataclass
+class Patched:
+    """A batch of activations equal to the clean one except inside one rectangle per copy."""
+
+    clean: torch.Tensor
+    """(1, C, H, W) the clean input's activation."""
+    patches: torch.Tensor
+    """(n, C, rows, cols) each copy's values on its rectangle."""
+    top: list[int]
+    left: list[int]
+    box: torch.Tensor
+    """(n, 4) rows and columns (end excluded) where a copy can differ: inside its rectangle."""
+
+    def region(self, top: list[int], left: list[int], rows: int, cols: int, fill: float = 0.0):
+        """Each copy's values on its own rectangle; outside the map, ``fill``."""
+        n, channels = len(self.patches), self.clean.shape[1]
+        height, width = self.clean.shape[-2:]
+        size_h, size_w = self.patches.shape[-2:]
+        out = self.clean.new_full((n, channels, rows, cols), fill)
+        for i in range(n):
+            t, u = top[i], left[i]
+            a, b, c, d = max(t, 0), min(t + rows, height), max(u, 0), min(u + cols, width)
+            if a < b and c < d:
+                out[i, :, a - t : b - t, c - u : d - u] = self.clean[0, :, a:b, c:d]
+            pt, pu = self.top[i], self.left[i]
+            a, b = max(a, pt), min(b, pt + size_h)
+            c, d = max(c, pu), min(d, pu + size_w)
+            if a < b and c < d:
+                out[i, :, a - t : b - t, c - u : d - u] = self.patches[
+                    i, :, a - pt : b - pt, c - pu : d - pu
+                ]
+        return out
+
+    def full(self) -> torch.Tensor:
+        """Return the whole batch (n, C, H, W)."""
+        n = len(self.patches)
+        height, width = self.clean.shape[-2:]
+        return self.region([0] * n, [0] * n, height, width)
+
+
+def _rectangle(start: torch.Tensor, end: torch.Tensor, size: int) -> tuple[list[int], int]:
+    """Per-copy starts of equal-length ranges covering [start, end) inside [0, size)."""
+    length = max(1, int((end - start).max()))
+    return start.clamp(max=max(size - length, 0)).tolist(), min(length, size)
+
+
 class IncrementalRunner:
     """Runs one traced model on occluded copies of one input, exactly, computing less.
+
+    Activations stay :class:`Patched` (the clean activation plus one small rectangle per copy)
+    through convolutions, pooling and elementwise operations; any other operation gets the
+    whole batch and runs as usual.
 
     Parameters
     ----------
@@ -140,8 +187,15 @@ class IncrementalRunner:
         self.modules = dict(graph.named_modules())
         self.limit = limit
         self.counter = Counter()
-        self.clean: dict[fx.Node, torch.Tensor] = {}
-        self._interpret(x[None], None)
+        self.clean: dict[fx.Node, Any] = {}
+        values: dict[fx.Node, Any] = {}
+        for node in graph.graph.nodes:  # the clean input, every activation kept
+            if node.op == "placeholder":
+                values[node] = x[None]
+            elif node.op != "output":
+                values[node] = self._run(node, values)
+            value = values.get(node)
+            self.clean[node] = value.clone() if isinstance(value, torch.Tensor) else value
 
     def __call__(self, batch: torch.Tensor, boxes: torch.Tensor) -> Any:
         """Model output for occluded copies ``batch``, whose changes lie in ``boxes`` (n, 4).
@@ -149,117 +203,152 @@ class IncrementalRunner:
         ``boxes[i] = (row0, row1, col0, col1)``: the rows and columns (end excluded) where copy
         ``i`` differs from the clean input.
         """
-        return self._interpret(batch, boxes)[0]
-
-    # -- the interpreter ------------------------------------------------------------------
-    def _interpret(self, x: torch.Tensor, boxes: torch.Tensor | None) -> tuple[Any, dict]:
-        """Run the graph; without ``boxes`` (the clean input) keep the spatial layers' outputs."""
         values: dict[fx.Node, Any] = {}
-        changed: dict[fx.Node, Any] = {}
-        result = None
         for node in self.graph.graph.nodes:
-            args = fx.node.map_arg(node.args, values.__getitem__)
-            kwargs = fx.node.map_arg(node.kwargs, values.__getitem__)
             if node.op == "placeholder":
-                values[node], changed[node] = x, boxes
-                continue
-            if node.op == "output":
-                result = args[0]
-                break
-            box = self._input_box(node, changed) if boxes is not None else None
-            if node.op == "get_attr":
-                value = self._attribute(node.target)
-            elif node.op == "call_module":
-                module = self.modules[node.target]
-                geometry = _geometry(module)
-                incremental = box is not None and box is not FULL and not kwargs
-                if geometry is not None and incremental and len(args) == 1:
-                    value, box = self._spatial(node, module, geometry, args[0], box)
-                else:
-                    value = module(*args, **kwargs)
-                    if boxes is None and geometry is not None:
-                        self.clean[node] = value.clone()  # a later in-place op must not touch it
-                    if not isinstance(module, _ELEMENTWISE_MODULES):
-                        box = FULL if box is not None else None
-            else:
-                fn = node.target if node.op == "call_function" else getattr(args[0], node.target)
-                value = (
-                    fn(*args, **kwargs) if node.op == "call_function" else fn(*args[1:], **kwargs)
+                values[node] = self._placeholder(node, batch, boxes)
+            elif node.op == "output":
+                return fx.node.map_aggregate(
+                    fx.node.map_arg(node.args[0], values.__getitem__), _whole
                 )
-                if not self._elementwise(node, value, args):
-                    box = FULL if box is not None else None
-            values[node], changed[node] = value, box
-        return result, values
+            else:
+                values[node] = self._step(node, values)
+        raise RuntimeError("the traced graph has no output")
 
-    def _attribute(self, target: str) -> Any:
-        value: Any = self.graph
-        for part in target.split("."):
-            value = getattr(value, part)
-        return value
+    # -- nodes --------------------------------------------------------------------------
+    def _placeholder(self, node: fx.Node, batch: torch.Tensor, boxes: torch.Tensor) -> Patched:
+        height, width = batch.shape[-2:]
+        top, rows = _rectangle(boxes[:, 0], boxes[:, 1], height)
+        left, cols = _rectangle(boxes[:, 2], boxes[:, 3], width)
+        patches = torch.stack(
+            [
+                batch[i, :, t : t + rows, u : u + cols]
+                for i, (t, u) in enumerate(zip(top, left, strict=True))
+            ]
+        )
+        return Patched(self.clean[node], patches, top, left, boxes)
 
-    def _input_box(self, node: fx.Node, changed: dict) -> Any:
-        """Union of the changed boxes of the node's inputs (None: unchanged; FULL: all)."""
-        boxes = [changed[n] for n in node.all_input_nodes if changed.get(n) is not None]
-        if not boxes:
-            return None
-        if any(b is FULL for b in boxes):
-            return FULL
-        union = boxes[0].clone()
-        for other in boxes[1:]:
-            if other.shape != union.shape:
-                return FULL
-            union[:, 0::2] = torch.minimum(union[:, 0::2], other[:, 0::2])
-            union[:, 1::2] = torch.maximum(union[:, 1::2], other[:, 1::2])
-        return union
-
-    def _elementwise(self, node: fx.Node, value: Any, args: tuple) -> bool:
-        """Whether the node keeps positions where they are (so its changed box carries over)."""
-        if not isinstance(value, torch.Tensor) or value.ndim != 4:
-            return False
-        shape = value.shape[-2:]
-        tensors = [a for a in args if isinstance(a, torch.Tensor)]
-        if any(t.ndim == 4 and t.shape[-2:] != shape for t in tensors):
-            return False  # broadcasting from a pooled tensor mixes positions
+    def _run(self, node: fx.Node, values: dict, whole: bool = False) -> Any:
+        """Run a node on its inputs as they are (Patched ones made whole first if asked)."""
+        convert = _whole if whole else (lambda v: v)
+        args = fx.node.map_aggregate(fx.node.map_arg(node.args, values.__getitem__), convert)
+        kwargs = fx.node.map_aggregate(fx.node.map_arg(node.kwargs, values.__getitem__), convert)
+        if node.op == "get_attr":
+            value: Any = self.graph
+            for part in node.target.split("."):
+                value = getattr(value, part)
+            return value
+        if node.op == "call_module":
+            return self.modules[node.target](*args, **kwargs)
         if node.op == "call_function":
-            if node.target is torch.cat:
-                dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-                return dim in (1, -3)
-            return node.target in _ELEMENTWISE_FUNCTIONS
-        return node.op == "call_method" and node.target in _ELEMENTWISE_METHODS
+            return node.target(*args, **kwargs)
+        return getattr(args[0], node.target)(*args[1:], **kwargs)
+
+    def _step(self, node: fx.Node, values: dict) -> Any:
+        inputs = [values[n] for n in node.all_input_nodes]
+        patched = [v for v in inputs if isinstance(v, Patched)]
+        if not patched:
+            return self._run(node, values)
+        if node.op == "call_module":
+            module = self.modules[node.target]
+            geometry = _geometry(module)
+            if geometry is not None and len(node.args) == 1 and not node.kwargs:
+                return self._spatial(node, module, geometry, values[node.args[0]])
+        if self._elementwise(node, values):
+            return self._pointwise(node, values, patched)
+        return self._run(node, values, whole=True)
+
+    def _elementwise(self, node: fx.Node, values: dict) -> bool:
+        """Whether the node maps each position on its own (so it can run on rectangles)."""
+        if node.op == "call_module":
+            known = isinstance(self.modules[node.target], _ELEMENTWISE_MODULES)
+        elif node.op == "call_function" and node.target is torch.cat:
+            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            known = dim in (1, -3) and not isinstance(node.args[0], fx.Node)
+        elif node.op == "call_function":
+            known = node.target in _ELEMENTWISE_FUNCTIONS
+        else:
+            known = node.op == "call_method" and node.target in _ELEMENTWISE_METHODS
+        clean = self.clean[node]
+        if not known or not isinstance(clean, torch.Tensor) or clean.ndim != 4:
+            return False
+        for value in (values[n] for n in node.all_input_nodes):
+            if isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[-2:] != (1, 1):
+                return False  # a whole map beside the rectangles: run it all
+        return True
+
+    def _pointwise(self, node: fx.Node, values: dict, patched: list[Patched]) -> Patched:
+        clean = self.clean[node]
+        height, width = clean.shape[-2:]
+        first = patched[0]
+        same = all(
+            p.top == first.top
+            and p.left == first.left
+            and p.patches.shape[-2:] == first.patches.shape[-2:]
+            for p in patched
+        )
+        if same:
+            top, left = first.top, first.left
+            rows, cols = first.patches.shape[-2:]
+        else:
+            starts_r = torch.stack([torch.tensor(p.top) for p in patched]).amin(0)
+            ends_r = torch.stack([torch.tensor(p.top) + p.patches.shape[-2] for p in patched]).amax(
+                0
+            )
+            starts_c = torch.stack([torch.tensor(p.left) for p in patched]).amin(0)
+            ends_c = torch.stack(
+                [torch.tensor(p.left) + p.patches.shape[-1] for p in patched]
+            ).amax(0)
+            top, rows = _rectangle(starts_r, ends_r, height)
+            left, cols = _rectangle(starts_c, ends_c, width)
+
+        def local(value: Any) -> Any:
+            if not isinstance(value, Patched):
+                return value
+            return value.patches if same else value.region(top, left, rows, cols)
+
+        args = fx.node.map_aggregate(fx.node.map_arg(node.args, values.__getitem__), local)
+        kwargs = fx.node.map_aggregate(fx.node.map_arg(node.kwargs, values.__getitem__), local)
+        if node.op == "call_module":
+            out = self.modules[node.target](*args, **kwargs)
+        elif node.op == "call_function":
+            out = node.target(*args, **kwargs)
+        else:
+            out = getattr(args[0], node.target)(*args[1:], **kwargs)
+        box = patched[0].box.clone()
+        for p in patched[1:]:
+            box[:, 0::2] = torch.minimum(box[:, 0::2], p.box[:, 0::2])
+            box[:, 1::2] = torch.maximum(box[:, 1::2], p.box[:, 1::2])
+        return Patched(clean, out, list(top), list(left), box)
 
     # -- convolutions and pooling over the changed region only ------------------------------
-    def _spatial(self, node, module, geometry, x, boxes):
+    def _spatial(self, node, module, geometry, x: Patched) -> Any:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry
         clean = self.clean[node]
-        n = len(x)
+        n = len(x.patches)
         height, width = clean.shape[-2:]
-        r0, r1 = _reach(boxes, height, kh, sh, ph, dh, 0)
-        c0, c1 = _reach(boxes, width, kw, sw, pw, dw, 1)
-        rows = int((r1 - r0).max())
-        cols = int((c1 - c0).max())
+        r0, r1 = _reach(x.box, height, kh, sh, ph, dh, 0)
+        c0, c1 = _reach(x.box, width, kw, sw, pw, dw, 1)
         if self.limit is not None:
-            rows = min(rows, max(1, math.ceil(self.limit * height)))
-            cols = min(cols, max(1, math.ceil(self.limit * width)))
+            rows = max(1, min(int((r1 - r0).max()), math.ceil(self.limit * height)))
+            cols = max(1, min(int((c1 - c0).max()), math.ceil(self.limit * width)))
             r0, c0 = self._centre(r0, r1, rows, height), self._centre(c0, c1, cols, width)
             r1, c1 = torch.minimum(r1, r0 + rows), torch.minimum(c1, c0 + cols)
-        per_output = self._macs(module, clean)
+        top, rows = _rectangle(r0, r1, height)
+        left, cols = _rectangle(c0, c1, width)
+        per_output = self._macs(module)
         self.counter.full += per_output * n * height * width
-        new_boxes = torch.stack([r0, r1, c0, c1], 1)
-        if rows == 0 or cols == 0:
-            return clean.expand(n, *clean.shape[1:]).clone(), new_boxes
         if rows * cols * 2 > height * width and self.limit is None:  # most of the map: run it all
             self.counter.computed += per_output * n * height * width
-            return module(x), new_boxes
+            return module(x.full())
         self.counter.computed += per_output * n * rows * cols
-        top = r0.clamp(max=height - rows).tolist()
-        left = c0.clamp(max=width - cols).tolist()
         span_h, span_w = (rows - 1) * sh + (kh - 1) * dh + 1, (cols - 1) * sw + (kw - 1) * dw + 1
-        patches = self._gather(module, x, top, left, (sh, sw), (ph, pw), (span_h, span_w))
-        computed = self._apply(module, patches)
-        out = clean.expand(n, *clean.shape[1:]).clone()
-        for i, (t, u) in enumerate(zip(top, left, strict=True)):
-            out[i, :, t : t + rows, u : u + cols] = computed[i]
-        return out, new_boxes
+        fill = -math.inf if isinstance(module, nn.MaxPool2d) else 0.0
+        windows = x.region(
+            [t * sh - ph for t in top], [u * sw - pw for u in left], span_h, span_w, fill
+        )
+        box = torch.stack([r0, r1, c0, c1], 1)
+        return Patched(clean, self._apply(module, windows), top, left, box)
 
     @staticmethod
     def _centre(start: torch.Tensor, end: torch.Tensor, size: int, limit: int) -> torch.Tensor:
@@ -267,31 +356,17 @@ class IncrementalRunner:
         return (middle - size // 2).clamp(0, max(limit - size, 0))
 
     @staticmethod
-    def _macs(module: nn.Module, clean: torch.Tensor) -> int:
+    def _macs(module: nn.Module) -> int:
         if isinstance(module, nn.Conv2d):
             kh, kw = _pair(module.kernel_size)
             return module.out_channels * (module.in_channels // module.groups) * kh * kw
         return 0
 
     @staticmethod
-    def _gather(module, x, top, left, stride, pad, span) -> torch.Tensor:
-        """Gather the padded input windows (n, C, *span) that the output patches read."""
-        (sh, sw), (ph, pw), (span_h, span_w) = stride, pad, span
-        height, width = x.shape[-2:]
-        fill = -math.inf if isinstance(module, nn.MaxPool2d) else 0.0
-        patches = x.new_full((len(x), x.shape[1], span_h, span_w), fill)
-        for i, (t, u) in enumerate(zip(top, left, strict=True)):
-            y0, x0 = t * sh - ph, u * sw - pw  # first input row and column read, maybe < 0
-            a, b = max(y0, 0), min(y0 + span_h, height)
-            c, d = max(x0, 0), min(x0 + span_w, width)
-            patches[i, :, a - y0 : b - y0, c - x0 : d - x0] = x[i, :, a:b, c:d]
-        return patches
-
-    @staticmethod
-    def _apply(module: nn.Module, patches: torch.Tensor) -> torch.Tensor:
+    def _apply(module: nn.Module, windows: torch.Tensor) -> torch.Tensor:
         if isinstance(module, nn.Conv2d):
             return F.conv2d(
-                patches,
+                windows,
                 module.weight,
                 module.bias,
                 module.stride,
@@ -300,8 +375,12 @@ class IncrementalRunner:
                 module.groups,
             )
         if isinstance(module, nn.MaxPool2d):
-            return F.max_pool2d(patches, module.kernel_size, module.stride, 0, module.dilation)
-        return F.avg_pool2d(patches, module.kernel_size, module.stride, 0)
+            return F.max_pool2d(windows, module.kernel_size, module.stride, 0, module.dilation)
+        return F.avg_pool2d(windows, module.kernel_size, module.stride, 0)
+
+
+def _whole(value: Any) -> Any:
+    return value.full() if isinstance(value, Patched) else value
 
 
 def window_boxes(

@@ -163,6 +163,14 @@ def _rectangle(start: torch.Tensor, end: torch.Tensor, size: int) -> tuple[list[
     return start.clamp(max=max(size - length, 0)).tolist(), min(length, size)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+def _whole(value: Any) -> Any:
+    return value.full() if isinstance(value, Patched) else value
+
+
 class IncrementalRunner:
     """Runs one traced model on occluded copies of one input, exactly, computing less.
 
@@ -228,9 +236,8 @@ class IncrementalRunner:
         )
         return Patched(self.clean[node], patches, top, left, boxes)
 
-    def _run(self, node: fx.Node, values: dict, whole: bool = False) -> Any:
-        """Run a node on its inputs as they are (Patched ones made whole first if asked)."""
-        convert = _whole if whole else (lambda v: v)
+    def _run(self, node: fx.Node, values: dict, convert: Callable[[Any], Any] = _same) -> Any:
+        """Run a node on its inputs, each passed through ``convert`` first."""
         args = fx.node.map_aggregate(fx.node.map_arg(node.args, values.__getitem__), convert)
         kwargs = fx.node.map_aggregate(fx.node.map_arg(node.kwargs, values.__getitem__), convert)
         if node.op == "get_attr":
@@ -256,7 +263,7 @@ class IncrementalRunner:
                 return self._spatial(node, module, geometry, values[node.args[0]])
         if self._elementwise(node, values):
             return self._pointwise(node, values, patched)
-        return self._run(node, values, whole=True)
+        return self._run(node, values, _whole)
 
     def _elementwise(self, node: fx.Node, values: dict) -> bool:
         """Whether the node maps each position on its own (so it can run on rectangles)."""
@@ -287,34 +294,22 @@ class IncrementalRunner:
             and p.patches.shape[-2:] == first.patches.shape[-2:]
             for p in patched
         )
-        if same:
+        if same:  # one rectangle for all operands: use the patches as they are
             top, left = first.top, first.left
-            rows, cols = first.patches.shape[-2:]
-        else:
-            starts_r = torch.stack([torch.tensor(p.top) for p in patched]).amin(0)
-            ends_r = torch.stack([torch.tensor(p.top) + p.patches.shape[-2] for p in patched]).amax(
-                0
-            )
-            starts_c = torch.stack([torch.tensor(p.left) for p in patched]).amin(0)
-            ends_c = torch.stack(
-                [torch.tensor(p.left) + p.patches.shape[-1] for p in patched]
-            ).amax(0)
-            top, rows = _rectangle(starts_r, ends_r, height)
-            left, cols = _rectangle(starts_c, ends_c, width)
+        else:  # the union of the operands' rectangles
+            tops = torch.tensor([p.top for p in patched])
+            lefts = torch.tensor([p.left for p in patched])
+            rows = torch.tensor([p.patches.shape[-2] for p in patched])[:, None]
+            cols = torch.tensor([p.patches.shape[-1] for p in patched])[:, None]
+            top, size_h = _rectangle(tops.amin(0), (tops + rows).amax(0), height)
+            left, size_w = _rectangle(lefts.amin(0), (lefts + cols).amax(0), width)
 
         def local(value: Any) -> Any:
             if not isinstance(value, Patched):
                 return value
-            return value.patches if same else value.region(top, left, rows, cols)
+            return value.patches if same else value.region(top, left, size_h, size_w)
 
-        args = fx.node.map_aggregate(fx.node.map_arg(node.args, values.__getitem__), local)
-        kwargs = fx.node.map_aggregate(fx.node.map_arg(node.kwargs, values.__getitem__), local)
-        if node.op == "call_module":
-            out = self.modules[node.target](*args, **kwargs)
-        elif node.op == "call_function":
-            out = node.target(*args, **kwargs)
-        else:
-            out = getattr(args[0], node.target)(*args[1:], **kwargs)
+        out = self._run(node, values, local)
         box = patched[0].box.clone()
         for p in patched[1:]:
             box[:, 0::2] = torch.minimum(box[:, 0::2], p.box[:, 0::2])
@@ -377,10 +372,6 @@ class IncrementalRunner:
         if isinstance(module, nn.MaxPool2d):
             return F.max_pool2d(windows, module.kernel_size, module.stride, 0, module.dilation)
         return F.avg_pool2d(windows, module.kernel_size, module.stride, 0)
-
-
-def _whole(value: Any) -> Any:
-    return value.full() if isinstance(value, Patched) else value
 
 
 def window_boxes(

@@ -5,7 +5,7 @@
 import "./mlp.css";
 import { drawScaled, pixelCanvas, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, listen } from "./lib/dom.js";
+import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
@@ -16,10 +16,6 @@ const ROW = 46; // vertical pitch of the units
 const COLUMN = 104; // horizontal pitch of the layers
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const PIECEWISE = ["relu", "leaky_relu", "linear"];
-
-function labelled(text, control) {
-  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
-}
 
 /** RGB of a region id: golden-angle hues, so neighbouring ids differ clearly. */
 function regionColour(id) {

@@ -5,7 +5,7 @@
 // unit shown now, so a stale result is never drawn.
 import "./neuron.css";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
-import { fmt, h, listen } from "./lib/dom.js";
+import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
@@ -13,10 +13,6 @@ import { getTensor } from "./lib/wire.js";
 const VIEW_SIDE = 240; // CSS pixels of the synthesized image
 const EXAMPLE_SIDE = 64; // CSS pixels of a dataset example
 const OVERVIEW_WIDTH = 600; // CSS pixels of the layer overview
-
-function labelled(text, control) {
-  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
-}
 
 /**
  * Offscreen canvas of row `i` of the (n, h, w, 3) uint8 tensor trait `name`, built on first use

@@ -6,17 +6,13 @@ import "./occlusion.css";
 import { renderBars } from "./lib/bars.js";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { colorize, createLegend } from "./lib/colormap.js";
-import { h, listen } from "./lib/dom.js";
+import { h, labelled, listen } from "./lib/dom.js";
 import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
 
 const VIEW_SIDE = 360; // CSS pixels of the image's longer side
-
-function labelled(text, control) {
-  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
-}
 
 function render({ model, el }) {
   let image = null; // offscreen canvas of the displayed image

@@ -18,6 +18,11 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A labelled control: a small caption above `control`. */
+export function labelled(text, control) {
+  return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
+}
+
 /** Format a number compactly for labels. */
 export function fmt(value, digits = 3) {
   if (!Number.isFinite(value)) return "–";

@@ -109,7 +109,8 @@ def _reduce(
     return value.flatten(1)
 
 
-def _input_channels(model: nn.Module) -> int:
+def input_channels(model: nn.Module) -> int:
+    """Return the input channels a CNN expects: its first Conv2d's, else 3."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             return module.in_channels
@@ -204,9 +205,10 @@ def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def _normalizer(
-    normalize: tuple[Sequence[float], Sequence[float]] | None, device: torch.device
+def normalizer(
+    normalize: tuple[Sequence[float], Sequence[float]] | None, device: torch.device | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return the function mapping [0, 1] images to model inputs, ``(x - mean) / std``."""
     if normalize is None:
         return lambda x: x
     mean, std = (
@@ -297,7 +299,7 @@ def synthesize(
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     height, width = _size_pair(224 if size is None else size)
-    channels = channels or _input_channels(model)
+    channels = channels or input_channels(model)
     count, shape = layer_units(model, layer, (channels, height, width), output=output)
     objective = _objective_for(objective, layer, shape)
     for unit in chosen:
@@ -309,7 +311,7 @@ def synthesize(
     device = model_device(model) or torch.device("cpu")
     image = _Image(len(chosen), channels, (height, width), device, seed)
     generator = torch.Generator().manual_seed(seed + 1)
-    normalized = _normalizer(normalize, device)
+    normalized = normalizer(normalize, device)
     index = torch.tensor(chosen, device=device)
     rows = torch.arange(len(chosen), device=device)
     sign = -1.0 if maximize else 1.0

@@ -15,6 +15,7 @@ from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
 from nnwidgets._png import png_export
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
+from nnwidgets.compute.maximize import input_channels, normalizer
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
 from nnwidgets.widgets._dataset import DatasetView, as_input
 from nnwidgets.widgets._worker import Job
@@ -41,13 +42,6 @@ def _layer_names(model: nn.Module) -> list[str]:
         if name and not list(module.children()) and not isinstance(module, nn.Dropout)
     ]
     return [*names, OUTPUT]
-
-
-def _first_input_channels(model: nn.Module) -> int:
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    return 3
 
 
 class NeuronExplorer(NNWidget):
@@ -183,7 +177,7 @@ class NeuronExplorer(NNWidget):
             self._input = None if self._data is None else self._data.sample
             self._input_name = "dataset example #0"
         self._channels = int(sample.shape[0]) if sample is not None else channels
-        self._channels = self._channels or _first_input_channels(model)
+        self._channels = self._channels or input_channels(model)
         self._normalize = normalize
         display = display if display is not None else normalize
         self._display = display_transform(sample, display) if sample is not None else None
@@ -484,14 +478,7 @@ class NeuronExplorer(NNWidget):
         self._store(units, images, scores)
 
     def _scores(self, images: torch.Tensor, units: list[int]) -> torch.Tensor:
-        inputs = images
-        if self._normalize is not None:
-            mean, std = (
-                torch.as_tensor(v, dtype=torch.float32).reshape(1, -1, 1, 1)
-                for v in self._normalize
-            )
-            inputs = (images - mean) / std
-        values = self._unit_values(inputs)
+        values = self._unit_values(normalizer(self._normalize)(images))
         return values[torch.arange(len(units)), torch.tensor(units)]
 
     def _unit_values(self, inputs: Any, **kwargs: Any) -> torch.Tensor:

@@ -33,7 +33,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnwidgets.compute import OcclusionGrid, occlusion
-from nnwidgets.compute._incremental import runner_for, window_boxes
+from nnwidgets.compute._incremental import runner_for
 from nnwidgets.zoo.models import DigitsCNN
 
 
@@ -102,15 +102,10 @@ def run_ours(model, x, window, stride, target, coarse, **options):
     return total, first_coarse, len(marks)
 
 
-def conv_fraction(model, x, grid, chunk=32):
+def conv_fraction(model, x, grid):
     """Share of the convolutions' multiply-adds the incremental engine computes in a sweep."""
     with torch.inference_mode():
-        runner = runner_for(model, x[0])
-        for start in range(0, len(grid), chunk):
-            index = torch.arange(start, min(start + chunk, len(grid)))
-            boxes = window_boxes(grid.origins(index), grid.window, grid.input_shape)
-            runner(grid.occlude(x[0], index, 0.0), boxes)
-    return runner.counter.fraction
+        return runner_for(model, x[0], grid).plan.fraction
 
 
 def approximate(model, x, window, stride, target, limit=0.5):
@@ -222,16 +217,17 @@ def main() -> None:
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     header = (
-        f"{'case':<30} {'pos':>5} {'ours s':>8} {'captum(1) s':>11} {'captum best s':>13} "
-        f"{'floor s':>8} {'captum(1)/ours':>14} {'captum best/ours':>16} {'ours/floor':>10} "
+        f"{'case':<30} {'pos':>5} {'ours ms':>9} {'captum(1) ms':>12} {'captum best ms':>14} "
+        f"{'floor ms':>9} {'captum(1)/ours':>14} {'captum best/ours':>16} {'ours/floor':>10} "
         f"{'coarse map':>10}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['case']:<30} {r['positions']:>5} {r['ours']:>8.3f} {r['captum_1']:>11.3f} "
-            f"{r['captum_best']:>13.3f} {r['floor']:>8.3f} {r['captum_1'] / r['ours']:>14.2f} "
+            f"{r['case']:<30} {r['positions']:>5} {1e3 * r['ours']:>9.2f} "
+            f"{1e3 * r['captum_1']:>12.2f} {1e3 * r['captum_best']:>14.2f} "
+            f"{1e3 * r['floor']:>9.2f} {r['captum_1'] / r['ours']:>14.2f} "
             f"{r['captum_best'] / r['ours']:>16.2f} {r['ours'] / r['floor']:>10.3f} "
             f"{r['coarse'] / r['ours']:>10.1%}"
         )
@@ -240,17 +236,18 @@ def main() -> None:
         print(
             f"{r['case']}: captum best at perturbations_per_eval={r['best_ppe']}, floor at "
             f"batch {r['floor_batch']}, ours in {r['chunks']} chunks; first complete coarse "
-            f"map ({r['coarse_n']} of {r['positions']} positions) after {r['coarse']:.3f} s"
+            f"map ({r['coarse_n']} of {r['positions']} positions) after {1e3 * r['coarse']:.2f} ms"
         )
     print()
     for r in rows:
         print(
-            f"{r['case']}: incremental {r['ours']:.3f} s vs full recomputation "
-            f"{r['ours_full']:.3f} s (ours) / floor {r['floor']:.3f} s / captum(1) "
-            f"{r['captum_1']:.3f} s: floor/incremental {r['floor'] / r['ours']:.2f}x, "
+            f"{r['case']}: incremental {1e3 * r['ours']:.2f} ms vs full recomputation "
+            f"{1e3 * r['ours_full']:.2f} ms (ours) / floor {1e3 * r['floor']:.2f} ms / captum(1) "
+            f"{1e3 * r['captum_1']:.2f} ms: floor/incremental {r['floor'] / r['ours']:.2f}x, "
             f"captum(1)/incremental {r['captum_1'] / r['ours']:.2f}x; conv multiply-adds "
             f"computed {r['conv_fraction']:.1%} of full recomputation; approximate=0.5 "
-            f"{r['approximate']:.3f} s, largest error {r['approximate_error']:.1%} of the peak"
+            f"{1e3 * r['approximate']:.2f} ms, largest error {r['approximate_error']:.1%} "
+            "of the peak"
         )
 
 

@@ -16,6 +16,8 @@ Size = int | tuple[int, ...]
 _COARSE_FRACTION = 0.1
 # Elements of the temporary tensors of the nearest-done search, per block.
 _BLOCK_ELEMENTS = 2**22
+#: Grids with at most this many (positions x input elements) spread scores with one matrix.
+_DENSE_ELEMENTS = 2**20
 
 
 def _ints(value: object, name: str) -> tuple[int, ...]:
@@ -126,7 +128,9 @@ class OcclusionGrid:
             raise ValueError("input_shape must have at least one dim")
         full_window = _full(window, shape, "window", channel=shape[0])
         full_stride = _full(stride, shape, "stride", channel=1)
-        return cls(shape, full_window, full_stride)
+        if cls is not OcclusionGrid:
+            return cls(shape, full_window, full_stride)
+        return _shared_grid(shape, full_window, full_stride)
 
     @property
     def counts(self) -> tuple[int, ...]:
@@ -307,17 +311,37 @@ class OcclusionGrid:
                 return torch.zeros(self.input_shape, dtype=torch.float32, device=values.device)
             if not bool(done.all()):
                 values = values[self._nearest_done(done)]
-        table = values.to(torch.float64).reshape(self.counts)
-        spread_dims = [
-            d for d, (w, n) in enumerate(zip(self.window, self.input_shape, strict=True)) if w < n
-        ]
-        for d in spread_dims:
-            table = self._spread(table, d)
-        return table.to(torch.float32).expand(self.input_shape).contiguous()
+        table = values.to(torch.float64)
+        if self._averaging is not None:
+            return (table @ self._averaging).to(torch.float32).reshape(self.input_shape)
+        return (
+            self._spread_all(table.reshape(self.counts))
+            .to(torch.float32)
+            .expand(self.input_shape)
+            .contiguous()
+        )
 
-    def _spread(self, table: torch.Tensor, d: int) -> torch.Tensor:
+    def _spread_all(self, table: torch.Tensor, lead: int = 0) -> torch.Tensor:
+        """Spread a table of positions (after ``lead`` leading dims) over the input."""
+        for d, (w, n) in enumerate(zip(self.window, self.input_shape, strict=True)):
+            if w < n:
+                table = self._spread(table, d, lead)
+        return table
+
+    @functools.cached_property
+    def _averaging(self) -> torch.Tensor | None:
+        """(positions, elements) matrix of :meth:`attribution` for small grids, else None."""
+        elements = int(torch.Size(self.input_shape).numel())
+        if len(self) * elements > _DENSE_ELEMENTS:
+            return None
+        eye = torch.eye(len(self), dtype=torch.float64).reshape(len(self), *self.counts)
+        spread = self._spread_all(eye, lead=1)
+        return spread.expand(len(self), *self.input_shape).reshape(len(self), elements)
+
+    def _spread(self, table: torch.Tensor, d: int, lead: int = 0) -> torch.Tensor:
         """Mean, along dim ``d``, of the table entries whose windows cover each element."""
         size, w, s = self.input_shape[d], self.window[d], self.stride[d]
+        d += lead
         moved = table.movedim(d, -1)
         lead = moved.shape[:-1]
         kernel = torch.ones((1, 1, w), dtype=table.dtype, device=table.device)
@@ -342,6 +366,14 @@ class OcclusionGrid:
             if count > 1:
                 dist, source = _nearest_along(dist, source, d)
         return source.flatten()
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_grid(
+    shape: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...]
+) -> OcclusionGrid:
+    """One grid per shape, window and stride, so that what it works out once is kept."""
+    return OcclusionGrid(shape, window, stride)
 
 
 def _nearest_along(

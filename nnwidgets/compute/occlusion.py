@@ -6,15 +6,14 @@ import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from nnwidgets.compute._grid import OcclusionGrid, Size
 from nnwidgets.compute._guard import borrowed_model, model_device
-from nnwidgets.compute._incremental import IncrementalRunner, runner_for, window_boxes
-from nnwidgets.compute._outputs import OutputSelector, run_model
+from nnwidgets.compute._incremental import IncrementalRunner, runner_for
+from nnwidgets.compute._outputs import OutputSelector, run_model, select_output
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
 
@@ -205,10 +204,8 @@ def occlusion_outputs(
     return ((indices, scores) for indices, scores, _ in sweep)
 
 
-#: Images with fewer pixels run in full: tracing costs more than it saves there.
-SMALL_IMAGE = 48 * 48
-#: Once the incremental engine has computed more than this share of the convolutions' work,
-#: the rest of the sweep runs in full (the cones cover most of the maps).
+#: By default the incremental engine runs where it computes at most this share of the
+#: convolutions' multiply-adds (elsewhere the cones cover most of the maps).
 WORTHWHILE = 0.6
 
 
@@ -226,21 +223,26 @@ class _Method:
             if not 0 < self.approximate <= 1:
                 raise ValueError(f"approximate must be in (0, 1], got {self.approximate}")
 
-    def runner(self, model: nn.Module, x: torch.Tensor) -> IncrementalRunner | None:
-        """Build the incremental runner for one input; None to run the model in full."""
+    def runner(
+        self, model: nn.Module, x: torch.Tensor, grid: OcclusionGrid, baseline: Baseline
+    ) -> IncrementalRunner | None:
+        """Build the incremental runner for one input; None to run the model in full.
+
+        Call it with the model borrowed, under inference mode.
+        """
         if self.incremental is False or x.ndim != 3:
             return None
-        if self.incremental is None and x.shape[-2] * x.shape[-1] < SMALL_IMAGE:
+        try:
+            runner = runner_for(model, x, grid, baseline, self.approximate)
+        except RuntimeError:  # the model fails on x: the full run reports it clearly
             return None
-        with borrowed_model(model), torch.inference_mode():
-            try:
-                return runner_for(model, x, self.approximate)
-            except RuntimeError:  # the model fails on x: the full run reports it clearly
-                return None
+        if runner is not None and self.incremental is None and runner.plan.fraction > WORTHWHILE:
+            return None  # the cones cover most of the maps: full runs are as quick
+        return runner
 
 
-def _run_incremental(runner: IncrementalRunner, batch: torch.Tensor, boxes: torch.Tensor) -> Any:
-    return runner(batch, boxes)
+def _run_at(runner: IncrementalRunner, indices: torch.Tensor, _: torch.Tensor) -> object:
+    return runner(indices)
 
 
 def _sweep(
@@ -259,9 +261,9 @@ def _sweep(
     """Yield (indices, scores, clean scores or None); with_clean adds ``x`` to the first chunk."""
     device = model_device(model) or x.device
     x = x.to(device)
-    runner = method.runner(model, x)
     if isinstance(baseline, torch.Tensor):
         baseline = baseline.to(device=device, dtype=x.dtype)
+    runner: IncrementalRunner | bool | None = method.incremental is not False  # True: to build
     buffer: torch.Tensor | None = None
     total, done = len(order), 0
     while done < total or with_clean:
@@ -274,24 +276,21 @@ def _sweep(
         # Borrow per chunk, never across a yield: between chunks the model is the
         # user's again, and inference mode does not leak into the caller's code.
         with borrowed_model(model), torch.inference_mode():
-            if buffer is None or len(buffer) < clean_rows + n:
-                shape = (clean_rows + n, *grid.input_shape)
-                buffer = torch.empty(shape, dtype=x.dtype, device=device)
-            grid.occlude(x, indices, baseline, out=buffer[clean_rows:])
-            if clean_rows:
-                buffer[0] = x
-            if runner is None:
-                scores = run_model(model, buffer[: clean_rows + n], output)
+            if runner is True:
+                runner = method.runner(model, x, grid, baseline)
+            if isinstance(runner, IncrementalRunner):  # it knows the clean output already
+                copies = x.expand(n, *x.shape)  # stands for the occluded copies in errors
+                scores = run_model(functools.partial(_run_at, runner, indices), copies, output)
+                if clean_rows:
+                    scores = torch.cat([select_output(runner.output, output), scores])
             else:
-                boxes = window_boxes(grid.origins(indices), grid.window, grid.input_shape)
-                boxes = torch.cat([boxes.new_zeros(clean_rows, 4), boxes])  # the clean row
-                scores = run_model(
-                    functools.partial(_run_incremental, runner, boxes=boxes),
-                    buffer[: clean_rows + n],
-                    output,
-                )
-                if method.incremental is None and runner.counter.fraction > WORTHWHILE:
-                    runner = None  # the cones cover most of the maps: run the rest in full
+                if buffer is None or len(buffer) < clean_rows + n:
+                    shape = (clean_rows + n, *grid.input_shape)
+                    buffer = torch.empty(shape, dtype=x.dtype, device=device)
+                grid.occlude(x, indices, baseline, out=buffer[clean_rows:])
+                if clean_rows:
+                    buffer[0] = x
+                scores = run_model(model, buffer[: clean_rows + n], output)
         scores = scores.to("cpu", torch.float32, copy=True)  # a normal tensor, not an inference one
         clean = scores[0] if with_clean else None
         scores, with_clean = scores[clean_rows:], False

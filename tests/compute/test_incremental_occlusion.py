@@ -9,7 +9,7 @@ from captum.attr import Occlusion
 from torch import nn
 
 from nnwidgets.compute import OcclusionGrid, occlusion, occlusion_outputs
-from nnwidgets.compute._incremental import runner_for, window_boxes
+from nnwidgets.compute._incremental import runner_for
 
 
 def seeded(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -83,6 +83,21 @@ class Attention(nn.Module):
         return self.after(y).amax((2, 3))
 
 
+class SqueezeExcite(nn.Module):
+    """Channel scales computed from the whole map: a change anywhere changes every position."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.squeeze = nn.Conv2d(8, 8, 1)
+        self.after = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = F.relu(self.conv(x))
+        scale = torch.sigmoid(self.squeeze(F.adaptive_avg_pool2d(y, 1)))
+        return self.after(y * scale).amax((2, 3))
+
+
 class Untraceable(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -119,6 +134,11 @@ MODELS = {
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4),
     ),
     "concatenation": Branches,
+    "squeeze-excitation": SqueezeExcite,
+    "wide-first-layer": lambda: nn.Sequential(  # oneDNN rather than a matrix product
+        nn.Conv2d(3, 40, 3, padding=1), nn.ReLU(), nn.Conv2d(40, 8, 3, padding=1, bias=False),
+        nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(3),
+    ),
     "transpose": Transpose,
     "attention": Attention,
 }  # fmt: skip
@@ -172,11 +192,10 @@ def test_only_changed_regions_are_computed():
     x = torch.randn(shape)
     grid = OcclusionGrid.create(shape, 4, 4)
     with torch.inference_mode():
-        run = runner_for(model, x)
-        index = torch.arange(len(grid))
-        boxes = window_boxes(grid.origins(index), grid.window, shape)
-        run(grid.occlude(x, index, 0.0), boxes)
+        run = runner_for(model, x, grid)
+        run(torch.arange(len(grid)))
     assert 0.05 < run.counter.fraction < 0.5
+    assert run.counter.fraction == pytest.approx(run.plan.fraction)
 
 
 def test_untraceable_model_falls_back_with_one_warning_and_stays_exact():
@@ -195,11 +214,10 @@ def test_approximate_mode_computes_less_and_is_opt_in():
     x = torch.randn(shape)
     grid = OcclusionGrid.create(shape, 4, 4)
     index = torch.arange(len(grid))
-    boxes = window_boxes(grid.origins(index), grid.window, shape)
     with torch.inference_mode():
         batch = grid.occlude(x, index, 0.0)
-        exact, rough = runner_for(model, x), runner_for(model, x, limit=0.25)
-        full, close = exact(batch, boxes), rough(batch, boxes)
+        exact, rough = runner_for(model, x, grid), runner_for(model, x, grid, limit=0.25)
+        full, close = exact(index), rough(index)
         truth = model(batch)
     torch.testing.assert_close(full, truth, atol=1e-5, rtol=1e-5)
     assert rough.counter.computed < exact.counter.computed
@@ -218,3 +236,46 @@ def test_model_untouched(fingerprint, same_fingerprint):
     before = fingerprint(model)
     occlusion(model, torch.randn(1, *shape), 4, 2, incremental=True)
     same_fingerprint(before, fingerprint(model))
+
+
+def test_repeated_sweeps_follow_the_model(fingerprint, same_fingerprint):
+    """Plans are kept per model and grid, but follow new weights and replaced layers."""
+    shape = (3, 16, 16)
+    model = materialize(MODELS["batchnorm-pooling"](), shape)
+    x = torch.randn(1, *shape)
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        return (
+            occlusion(model, x, 4, 2, incremental=True),
+            occlusion(model, x, 4, 2, incremental=False),
+        )
+
+    first, _ = both()
+    torch.testing.assert_close(occlusion(model, x, 4, 2, incremental=True), first)
+    with torch.no_grad():
+        model[0].weight.mul_(-1.5)  # new weights, same modules
+    ours, theirs = both()
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(ours, first)
+    model[4] = seeded(nn.Conv2d(8, 8, 5, padding=1), seed=3)  # a replaced layer
+    before = fingerprint(model)
+    ours, theirs = both()
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    same_fingerprint(before, fingerprint(model))
+
+
+def test_chunks_in_any_order_and_size_agree():
+    shape = (3, 13, 11)
+    model = materialize(MODELS["residual"](), shape)
+    x = torch.randn(shape)
+    grid = OcclusionGrid.create(shape, 3, 2)
+    order = torch.randperm(len(grid), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        run = runner_for(model, x, grid, baseline=0.5)
+        whole = run(torch.arange(len(grid)))
+        for size in (1, 5, len(grid)):
+            for _ in range(2):  # the second time from kept index tensors
+                parts = torch.cat([run(order[i : i + size]) for i in range(0, len(grid), size)])
+                torch.testing.assert_close(parts, whole[order], atol=1e-5, rtol=1e-5)
+        truth = model(grid.occlude(x, torch.arange(len(grid)), 0.5))
+    torch.testing.assert_close(whole, truth, atol=1e-5, rtol=1e-5)

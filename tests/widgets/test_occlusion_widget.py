@@ -243,7 +243,12 @@ def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(dig
 
 def test_clicks_are_answered_during_a_sweep(digits):
     w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.05), digits.images[0], window=2, stride=1, batch_size=2
+        Slow(digits.model, 0.05),
+        digits.images[0],
+        window=2,
+        stride=1,
+        batch_size=2,
+        incremental=False,  # run the slow forward itself for every copy
     )
     w.sweep()
     time.sleep(0.2)
@@ -260,7 +265,12 @@ def test_clicks_are_answered_during_a_sweep(digits):
 
 def test_the_kernel_thread_is_free_while_sweeping(digits):
     w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.05), digits.images[0], window=2, stride=1, batch_size=2
+        Slow(digits.model, 0.05),
+        digits.images[0],
+        window=2,
+        stride=1,
+        batch_size=2,
+        incremental=False,  # run the slow forward itself for every copy
     )
     started = time.monotonic()
     w.sweep()

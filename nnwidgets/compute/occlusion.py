@@ -159,10 +159,10 @@ def occlusion_outputs(
     incremental : bool, optional
         For images (C, H, W): run the model incrementally, recomputing each convolution and
         pooling layer only where the window's change reaches it (exact; the model is traced
-        with torch.fx, and one that cannot be traced runs in full, with a warning). None (the
-        default) does so where it pays: images of at least 48x48 pixels, and only while the
-        changed regions stay small. True always, False never (every occluded copy runs
-        through the model's own forward, e.g. when it has side effects).
+        with torch.fx once, and one that cannot be traced runs in full, with a warning). None
+        (the default) does so where it pays: where it computes at most 60% of the
+        convolutions' multiply-adds. True always, False never (every occluded copy runs
+        through the model's own forward, e.g. when it has side effects or hooks).
     approximate : float, optional
         Opt-in approximation of the incremental run: recompute at most this share (0-1] of
         each layer's side around the window and drop changes farther away. None is exact.

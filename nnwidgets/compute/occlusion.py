@@ -270,14 +270,16 @@ def _sweep(
         if should_stop is not None and should_stop():
             return
         clean_rows = int(with_clean)
-        n = min(sizer.size, total - done, sizer.limit - clean_rows)
-        indices = order[done : done + n]
         start = time.perf_counter()
         # Borrow per chunk, never across a yield: between chunks the model is the
         # user's again, and inference mode does not leak into the caller's code.
         with borrowed_model(model), torch.inference_mode():
             if runner is True:
                 runner = method.runner(model, x, grid, baseline)
+                if runner is not None and not sizer.settled:  # copies cost less: start bigger
+                    sizer.size = max(sizer.size, grid.coarse_count)
+            n = min(sizer.size, total - done, sizer.limit - clean_rows)
+            indices = order[done : done + n]
             if isinstance(runner, IncrementalRunner):  # it knows the clean output already
                 copies = x.expand(n, *x.shape)  # stands for the occluded copies in errors
                 scores = run_model(functools.partial(_run_at, runner, indices), copies, output)

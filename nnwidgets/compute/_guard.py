@@ -34,22 +34,32 @@ class _Snapshot:
     training: list[tuple[nn.Module, bool]]
     requires_grad: list[tuple[nn.Parameter, bool]]
     hook_keys: list[tuple[dict, frozenset]]
+    no_hooks: list[dict]
     full_backward: list[tuple[nn.Module, bool | None]]
 
     @classmethod
     def take(cls, model: nn.Module) -> _Snapshot:
-        modules = list(model.modules())
+        modules = list(model.modules())  # one traversal: a borrow is taken per chunk of work
         hook_dicts = [getattr(m, name, None) for m in modules for name in _HOOK_DICTS]
         return cls(
             borrowers=0,
             training=[(m, m.training) for m in modules],
-            requires_grad=[(p, p.requires_grad) for p in model.parameters()],
-            hook_keys=[(d, frozenset(d)) for d in hook_dicts if isinstance(d, dict)],
+            requires_grad=[
+                (p, p.requires_grad)
+                for m in modules
+                for p in m._parameters.values()
+                if p is not None
+            ],
+            hook_keys=[(d, frozenset(d)) for d in hook_dicts if d],
+            no_hooks=[d for d in hook_dicts if isinstance(d, dict) and not d],
             full_backward=[(m, getattr(m, "_is_full_backward_hook", None)) for m in modules],
         )
 
     def restore(self) -> None:
         # Only touch what changed: a borrow is taken per chunk of work, so it must be cheap.
+        for hooks in self.no_hooks:
+            if hooks:
+                hooks.clear()
         for hooks, keys in self.hook_keys:
             if len(hooks) != len(keys) or any(key not in keys for key in hooks):
                 for key in [k for k in hooks if k not in keys]:

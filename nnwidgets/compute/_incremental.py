@@ -116,10 +116,12 @@ def _fingerprint(model: nn.Module) -> tuple:
     return (
         type(model).forward,
         model.__dict__.get("forward"),
-        tuple((name, id(module)) for name, module in model.named_modules()),
-        tuple(map(id, model.parameters())),
-        tuple(map(id, model.buffers())),
-    )
+        tuple(
+            (name, id(module), *map(id, module._parameters.values()), None,
+             *map(id, module._buffers.values()))
+            for name, module in model.named_modules()
+        ),
+    )  # fmt: skip
 
 
 class _Traced:
@@ -329,10 +331,33 @@ class Gather:
             return table.view(-1).index_select(0, index).view(-1, 1)
         return table.index_select(0, index)
 
-    def __call__(self, table: torch.Tensor, data: torch.Tensor | None, chunk: _Chunk):
-        """Return the chunk's windows (n, C, rows, cols), with ``data`` pasted in (None: clean)."""
-        out = self.cells(table, data, chunk)
-        return out.view(len(chunk.index), self.rows, self.cols, -1).permute(0, 3, 1, 2)
+    def covered(self, chunk: _Chunk, origins: torch.Tensor, window: tuple[int, ...],
+                channels: int) -> torch.Tensor:  # fmt: skip
+        """(n * cells, C) bool: which window cells (or taps) of the input are occluded.
+
+        For gathers on the model's input; ``origins`` (P, 3) holds every position's window
+        origin (channel, row, column).
+        """
+        key = (self, "covered")
+        covered = chunk.tables.get(key)
+        if covered is not None:
+            return covered
+        n, (ph, pw) = len(chunk.index), self.pad
+        cells = self.index(chunk, False).view(n, -1)
+        width = self.source.width + 2 * pw
+        origin = origins[chunk.index][:, :, None]
+        rows, cols = torch.div(cells, width, rounding_mode="floor") - ph, cells % width - pw
+        spatial = (rows >= origin[:, 1]) & (rows < origin[:, 1] + window[1])
+        spatial &= (cols >= origin[:, 2]) & (cols < origin[:, 2] + window[2])
+        steps = torch.arange(channels, device=cells.device)
+        channel = (steps >= origin[:, 0]) & (steps < origin[:, 0] + window[0])
+        covered = (spatial[:, :, None] & channel[:, None, :]).view(-1, channels)
+        chunk.tables[key] = covered
+        return covered
+
+    def windows(self, cells: torch.Tensor) -> torch.Tensor:
+        """View cells (n * rows * cols, C) of whole windows as windows (n, C, rows, cols)."""
+        return cells.view(-1, self.rows, self.cols, cells.shape[1]).permute(0, 3, 1, 2)
 
 
 # -- steps of a plan ----------------------------------------------------------------------
@@ -347,31 +372,43 @@ def _callable(node: fx.Node, graph: fx.GraphModule) -> Callable[..., Any]:
 
 
 class _Run:
-    """One chunk's pass through a plan: node values, and the clean windows they draw on."""
+    """One chunk's pass through a plan: node values, and the windows they draw on.
 
-    def __init__(self, runner: IncrementalRunner, values: dict, chunk: _Chunk) -> None:
-        self.runner, self.values, self.chunk = runner, values, chunk
+    The model's input is never pasted: its windows are the clean input's, with the cells under
+    each copy's occluder set to the baseline.
+    """
+
+    def __init__(self, runner: IncrementalRunner, chunk: _Chunk) -> None:
+        self.runner, self.chunk = runner, chunk
+        self.values = dict(runner.clean)
+        del self.values[runner.plan.input]  # see cells()
         self.wholes: dict[fx.Node, torch.Tensor] = {}
 
-    def gather(self, gather: Gather, data: torch.Tensor | None) -> torch.Tensor:
-        """Return the chunk's windows of ``gather`` with ``data`` pasted in."""
-        return gather(self.runner.tables[gather], data, self.chunk)
+    def cells(self, gather: Gather, node: fx.Node) -> torch.Tensor:
+        """Return the chunk's window cells (or taps) of ``gather`` on ``node``'s copies."""
+        runner, chunk = self.runner, self.chunk
+        table = runner.table(gather, node)
+        if node is not runner.plan.input:
+            value = self.values[node]
+            return gather.cells(table, value.data if isinstance(value, Patches) else None, chunk)
+        plan, cells = runner.plan, gather.cells(table, None, chunk)
+        covered = gather.covered(chunk, plan.origins, plan.window, table.shape[1])
+        if isinstance(runner.baseline, torch.Tensor):
+            return torch.where(covered, gather.cells(runner.baseline_table(gather), None, chunk),
+                               cells)  # fmt: skip
+        return cells.masked_fill_(covered, runner.baseline)
 
-    def cells(self, gather: Gather, data: torch.Tensor | None) -> torch.Tensor:
-        """Return the chunk's window cells (or taps) of ``gather``, with ``data`` pasted in."""
-        return gather.cells(self.runner.tables[gather], data, self.chunk)
+    def gather(self, gather: Gather, node: fx.Node) -> torch.Tensor:
+        """Return the chunk's windows (n, C, rows, cols) of ``gather`` on ``node``'s copies."""
+        return gather.windows(self.cells(gather, node))
 
     def whole(self, node: fx.Node) -> Any:
         """Return a node's value for the whole batch (n, ...), made once per chunk."""
-        value = self.values[node]
-        if not isinstance(value, Patches):
-            return value
-        if node not in self.wholes:
-            gather, tables = value.layout.whole, self.runner.wholes
-            if node not in tables:
-                tables[node] = gather.table(self.runner.clean[node])
-            self.wholes[node] = gather(tables[node], value.data, self.chunk)
-        return self.wholes[node]
+        if node not in self.values or isinstance(self.values[node], Patches):
+            if node not in self.wholes:
+                self.wholes[node] = self.gather(self.runner.plan.layouts[node].whole, node)
+            return self.wholes[node]
+        return self.values[node]
 
 
 class _Step:
@@ -410,11 +447,10 @@ class _Spatial(_Step):
         return weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0]).contiguous()
 
     def run(self, run: _Run) -> Patches:
-        gather, data = self.gathers[self.source], run.values[self.source].data
-        module, layout = self.module, self.layout
+        gather, module, layout = self.gathers[self.source], self.module, self.layout
         if gather.taps is None:
-            return Patches(layout, _unpadded(module, run.gather(gather, data)))
-        inputs = run.cells(gather, data).view(len(run.chunk.index) * layout.area, -1)
+            return Patches(layout, _unpadded(module, run.gather(gather, self.source)))
+        inputs = run.cells(gather, self.source).view(len(run.chunk.index) * layout.area, -1)
         matrix = run.runner.matrices[self]
         bias = module.bias
         out = inputs @ matrix if bias is None else torch.addmm(bias, inputs, matrix)
@@ -435,12 +471,13 @@ class _Pointwise(_Step):
 
     def run(self, run: _Run) -> Patches:
         def local(node: fx.Node) -> Any:
-            value = run.values[node]
-            data = value.data if isinstance(value, Patches) else None
             gather = self.gathers.get(node)
+            if gather is None and node is run.runner.plan.input:
+                gather = run.runner.plan.input_gather
             if gather is not None:
-                return run.gather(gather, data)
-            return value if data is None else data
+                return run.gather(gather, node)
+            value = run.values[node]
+            return value.data if isinstance(value, Patches) else value
 
         args = fx.node.map_arg(self.node.args, local)
         kwargs = fx.node.map_arg(self.node.kwargs, local)
@@ -521,25 +558,17 @@ class Plan:
         ) + sum(layout.height * layout.width for layout in self.layouts.values())
 
     def _input(self, grid: OcclusionGrid, device: torch.device) -> Layout:
-        """Return the input's layout; also note which cells of each rectangle are occluded."""
-        origins = grid.origins(torch.arange(len(grid))).to(device)  # channel, row, column
-        boxes = window_boxes(origins, grid.window, grid.input_shape)
-        layout = Layout.around(boxes, *grid.input_shape[-2:])
+        """Return the input's layout; also keep where every position's window lies."""
+        self.origins = grid.origins(torch.arange(len(grid))).to(device)  # channel, row, column
+        self.window = grid.window
+        layout = Layout.around(window_boxes(self.origins, grid.window, grid.input_shape),
+                               *grid.input_shape[-2:])  # fmt: skip
         self.input_gather = Gather(layout, layout.top, layout.left, layout.rows, layout.cols)
-
-        def covered(steps: torch.Tensor, dim: int) -> torch.Tensor:
-            origin = origins[:, dim, None]
-            return (steps >= origin) & (steps < origin + grid.window[dim])
-
-        channel = covered(torch.arange(grid.input_shape[0], device=device)[None], 0)
-        row = covered(layout.top[:, None] + torch.arange(layout.rows, device=device), 1)
-        col = covered(layout.left[:, None] + torch.arange(layout.cols, device=device), 2)
-        self.occluded = channel[:, :, None, None] & row[:, None, :, None] & col[:, None, None, :]
         return layout
 
     def chunk(self, index: torch.Tensor) -> _Chunk:
         """Return a chunk of sweep positions, with index tensors kept for its next sweeps."""
-        device = self.occluded.device
+        device = self.origins.device
         rows = torch.arange(len(index), device=device)
         if len(index) * self.cells_per_copy > _KEPT_CELLS:  # big: index tensors are cheap
             return _Chunk(index.to(device), rows, {})
@@ -686,19 +715,26 @@ class IncrementalRunner:
     """
 
     def __init__(self, plan: Plan, clean: dict, baseline: float | torch.Tensor) -> None:
-        self.plan, self.clean = plan, clean
+        self.plan, self.clean, self.baseline = plan, clean, baseline
         self.counter = Counter()
-        self.tables = {
-            gather: gather.table(clean[node])
-            for step in plan.steps
-            for node, gather in step.gathers.items()
-        }
-        self.wholes: dict[fx.Node, torch.Tensor] = {}  # tables of whole maps, made when needed
+        self.tables: dict[tuple[Gather, fx.Node], torch.Tensor] = {}  # made when first needed
+        self.baselines: dict[Gather, torch.Tensor] = {}
         self.matrices = {step: step.matrix() for step in plan.steps if isinstance(step, _Spatial)}
-        self.image = plan.input_gather.table(clean[plan.input])
-        if isinstance(baseline, torch.Tensor):
-            baseline = plan.input_gather.table(baseline[None].to(self.image))
-        self.baseline = baseline
+
+    def table(self, gather: Gather, node: fx.Node) -> torch.Tensor:
+        """Return the (cells, C) table of ``node``'s clean value that ``gather`` draws on."""
+        table = self.tables.get((gather, node))  # nodes on one layout share its whole gather
+        if table is None:
+            table = self.tables[gather, node] = gather.table(self.clean[node])
+        return table
+
+    def baseline_table(self, gather: Gather) -> torch.Tensor:
+        """Return the baseline input as ``gather``'s table (for a tensor baseline)."""
+        table = self.baselines.get(gather)
+        if table is None:
+            clean = self.clean[self.plan.input]
+            table = self.baselines[gather] = gather.table(self.baseline[None].to(clean))
+        return table
 
     @property
     def output(self) -> Any:
@@ -707,24 +743,12 @@ class IncrementalRunner:
 
     def __call__(self, indices: torch.Tensor) -> Any:
         """Return the model's output on the occluded copies of sweep positions ``indices``."""
-        plan, n = self.plan, len(indices)
-        chunk = plan.chunk(indices)
-        gather = plan.input_gather
-        image = gather(self.image, None, chunk)
-        baseline = self.baseline
-        if isinstance(baseline, torch.Tensor):
-            baseline = gather(baseline, None, chunk)
-        occluded = chunk.tables.get(plan)
-        if occluded is None:
-            occluded = chunk.tables[plan] = plan.occluded[chunk.index]
-        run = _Run(self, dict(self.clean), chunk)
-        run.values[plan.input] = Patches(
-            plan.layouts[plan.input], torch.where(occluded, baseline, image)
-        )
+        plan = self.plan
+        run = _Run(self, plan.chunk(indices))
         for step in plan.steps:
             run.values[step.node] = step.run(run)
-        self.counter.computed += n * plan.computed
-        self.counter.full += n * plan.full
+        self.counter.computed += len(indices) * plan.computed
+        self.counter.full += len(indices) * plan.full
         return fx.node.map_arg(plan.output, run.whole)
 
 

@@ -344,11 +344,12 @@ class Gather:
             return covered
         n, (ph, pw) = len(chunk.index), self.pad
         cells = self.index(chunk, False).view(n, -1)
-        width = self.source.width + 2 * pw
+        padded = self.source.width + 2 * pw
         origin = origins[chunk.index][:, :, None]
-        rows, cols = torch.div(cells, width, rounding_mode="floor") - ph, cells % width - pw
-        spatial = (rows >= origin[:, 1]) & (rows < origin[:, 1] + window[1])
-        spatial &= (cols >= origin[:, 2]) & (cols < origin[:, 2] + window[2])
+        rows, cols = torch.div(cells, padded, rounding_mode="floor") - ph, cells % padded - pw
+        height, width = self.source.height, self.source.width  # windows at the edge are cut
+        spatial = (rows >= origin[:, 1]) & (rows < (origin[:, 1] + window[1]).clamp(max=height))
+        spatial &= (cols >= origin[:, 2]) & (cols < (origin[:, 2] + window[2]).clamp(max=width))
         steps = torch.arange(channels, device=cells.device)
         channel = (steps >= origin[:, 0]) & (steps < origin[:, 0] + window[0])
         covered = (spatial[:, :, None] & channel[:, None, :]).view(-1, channels)

@@ -195,12 +195,15 @@ def scores(model, x, grid, baseline, incremental: bool) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", ["input-ops", "residual", "batchnorm-pooling"])
-def test_tensor_baseline_and_windows_over_some_channels(name):
+@pytest.mark.parametrize("kind", ["number", "tensor"])
+def test_baselines_windows_over_some_channels_and_cut_at_the_edge(name, kind):
     shape = (3, 12, 10)
     model = materialize(MODELS[name](), shape)
     torch.manual_seed(2)
-    x, baseline = torch.randn(shape), torch.randn(shape)
-    grid = OcclusionGrid.create(shape, (2, 3, 4), (1, 2, 3))  # channels 0-1, then 1-2
+    x = torch.randn(shape)
+    baseline = 0.7 if kind == "number" else torch.randn(shape)
+    # channels 0-1, then 1-2; the last row of windows starts at row 10 and is cut at row 12
+    grid = OcclusionGrid.create(shape, (2, 3, 4), (1, 2, 3))
     torch.testing.assert_close(
         scores(model, x, grid, baseline, True),
         scores(model, x, grid, baseline, False),

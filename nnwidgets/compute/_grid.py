@@ -307,9 +307,9 @@ class OcclusionGrid:
             done = torch.as_tensor(done, device=values.device)
             if done.shape != values.shape or done.dtype != torch.bool:
                 raise ValueError(f"done must be a bool tensor of shape ({len(self)},)")
-            if not bool(done.any()):
-                return torch.zeros(self.input_shape, dtype=torch.float32, device=values.device)
             if not bool(done.all()):
+                if not bool(done.any()):
+                    return torch.zeros(self.input_shape, dtype=torch.float32, device=values.device)
                 values = values[self._nearest_done(done)]
         table = values.to(torch.float64)
         if self._averaging is not None:

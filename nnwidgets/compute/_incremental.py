@@ -131,6 +131,9 @@ class _Traced:
         self.fingerprint = _fingerprint(model)
         self.graph = trace(model)
         self.every = None if self.graph is None else _every_value(self.graph)
+        nodes = [] if self.graph is None else list(self.graph.graph.nodes)
+        self.values = [node for node in nodes if node.op != "output"]  # what ``every`` returns
+        self.inputs = sum(node.op == "placeholder" for node in nodes)
         self.plans: OrderedDict[tuple, Plan | None] = OrderedDict()
 
 
@@ -780,10 +783,9 @@ def runner_for(
     if x.ndim != 3 or tuple(x.shape) != grid.input_shape:
         return None
     traced = _traced(model)
-    if traced.graph is None or sum(n.op == "placeholder" for n in traced.graph.graph.nodes) != 1:
+    if traced.graph is None or traced.inputs != 1:
         return None
-    nodes = [n for n in traced.graph.graph.nodes if n.op != "output"]
-    clean = dict(zip(nodes, traced.every(x[None]), strict=True))
+    clean = dict(zip(traced.values, traced.every(x[None]), strict=True))
     key = (grid, x.dtype, x.device, limit)
     with _lock:
         plan = traced.plans.pop(key, None)

@@ -418,7 +418,7 @@ def occlusion(
     outputs: torch.Tensor | None = None
     for i in range(n_inputs):
         values = torch.zeros(positions)
-        done = torch.zeros(positions, dtype=torch.bool)
+        swept: list[torch.Tensor] = []  # indices of the chunks swept
         report = None
         if progress is not None:
             report = _offset_progress(progress, i * positions, n_inputs * positions)
@@ -441,12 +441,17 @@ def occlusion(
                 if return_outputs and outputs is None:
                     outputs = torch.zeros((n_inputs, positions, len(clean)))
             values[indices] = reference[t] - scores[:, t]
-            done[indices] = True
+            swept.append(indices)
             if outputs is not None:
                 outputs[i, indices] = scores
+        if sum(map(len, swept)) == positions:  # the order visits each position once
+            attributions[i] = grid.attribution(values)
+            continue
+        done = torch.zeros(positions, dtype=torch.bool)
+        if swept:
+            done[torch.cat(swept)] = True
         attributions[i] = grid.attribution(values, done)
-        if not bool(done.all()):
-            break
+        break
     attributions = attributions.to(inputs.device)
     if not return_outputs:
         return attributions

@@ -224,7 +224,7 @@ class OcclusionGrid:
             out = out[:n]
         else:
             out = torch.empty((n, *self.input_shape), dtype=x.dtype, device=x.device)
-        fill = torch.as_tensor(baseline).to(device=x.device, dtype=x.dtype)
+        fill = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)  # a number: exactly
         return torch.where(mask, fill, x, out=out)
 
     # -- progressive order ------------------------------------------------------------

@@ -96,12 +96,31 @@ def _mutates(node: fx.Node, graph: fx.GraphModule) -> bool:
     return False
 
 
-def _every_value(graph: fx.GraphModule) -> fx.GraphModule:
-    """Make a module that runs the traced graph and returns every node's value."""
+def _rereads_mutated(graph: fx.GraphModule) -> fx.Node | None:
+    """Return an in-place operation whose operand is read again after it, if there is one.
+
+    The engine gives each node its own value, so it cannot follow such a write.
+    """
+    order = {node: i for i, node in enumerate(graph.graph.nodes)}
+    for node in graph.graph.nodes:
+        target = node.args[0] if node.args else None
+        if (
+            isinstance(target, fx.Node)
+            and _mutates(node, graph)
+            and any(order[user] > order[node] for user in target.users if user is not node)
+        ):
+            return node
+    return None
+
+
+def _every_value(graph: fx.GraphModule, snapshot: bool) -> fx.GraphModule:
+    """Make a module that runs the traced graph and returns every node's value.
+
+    With ``snapshot`` each value is copied as it is made, safe from later in-place operations.
+    """
     every = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
     outs = []
-    snapshot = any(_mutates(node, graph) for node in graph.graph.nodes)
     for node in graph.graph.nodes:
         if node.op == "output":
             continue
@@ -111,16 +130,31 @@ def _every_value(graph: fx.GraphModule) -> fx.GraphModule:
     return fx.GraphModule(graph, every)
 
 
+#: What every nn.Module keeps in its ``__dict__`` (parameters, buffers, hooks, ...).
+_MODULE_STATE = frozenset(vars(nn.Module()))
+_PLAIN = (int, float, complex, str, bytes, type(None), torch.dtype, torch.device)
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, _PLAIN) or (
+        isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
+    )
+
+
 def _fingerprint(model: nn.Module) -> tuple:
-    """Return what a trace depends on: forward, submodules, parameter and buffer objects."""
-    return (
-        type(model).forward,
-        model.__dict__.get("forward"),
-        tuple(
-            (name, id(module), *map(id, module._parameters.values()), None,
-             *map(id, module._buffers.values()))
-            for name, module in model.named_modules()
-        ),
+    """Return what a trace depends on.
+
+    Per submodule: its class, forward and object, its parameter and buffer objects, and its own
+    attributes (a replaced ``forward``, ``padding``, a factor or tensor the forward reads): by
+    value where they are plain numbers, strings or tuples of them, else by object.
+    """
+    return tuple(
+        (name, type(module), type(module).forward, id(module),
+         *map(id, module._parameters.values()), None,
+         *map(id, module._buffers.values()), None,
+         *((key, value if _plain(value) else id(value))
+           for key, value in module.__dict__.items() if key not in _MODULE_STATE))
+        for name, module in model.named_modules()
     )  # fmt: skip
 
 
@@ -130,8 +164,9 @@ class _Traced:
     def __init__(self, model: nn.Module) -> None:
         self.fingerprint = _fingerprint(model)
         self.graph = trace(model)
-        self.every = None if self.graph is None else _every_value(self.graph)
         nodes = [] if self.graph is None else list(self.graph.graph.nodes)
+        self.mutates = any(_mutates(node, self.graph) for node in nodes)
+        self.every = None if self.graph is None else _every_value(self.graph, self.mutates)
         self.values = [node for node in nodes if node.op != "output"]  # what ``every`` returns
         self.inputs = sum(node.op == "placeholder" for node in nodes)
         self.plans: OrderedDict[tuple, Plan | None] = OrderedDict()
@@ -143,20 +178,33 @@ _untraceable: weakref.WeakSet[nn.Module] = weakref.WeakSet()
 
 
 def trace(model: nn.Module) -> fx.GraphModule | None:
-    """Trace the model with torch.fx; None (with one warning per model) if it cannot be."""
+    """Trace the model with torch.fx; None (with one warning per model) where that fails.
+
+    It fails where the model cannot be traced, or writes in place into a value it reads again.
+    """
     try:
-        return fx.symbolic_trace(model)
+        graph = fx.symbolic_trace(model)
     except Exception as error:  # any tracing failure means: fall back
-        if model not in _untraceable:
-            _untraceable.add(model)
-            warnings.warn(
-                f"occlusion: {type(model).__name__} cannot be traced with torch.fx "
-                f"({type(error).__name__}: {str(error)[:120]}); every occluded copy is run "
-                "through the whole model instead (exact, but slower)",
-                RuntimeWarning,
-                stacklevel=5,
-            )
+        _fall_back(model, f"cannot be traced with torch.fx ({type(error).__name__}: "
+                          f"{str(error)[:120]})")  # fmt: skip
         return None
+    node = _rereads_mutated(graph)
+    if node is not None:
+        _fall_back(model, f"writes in place into a value it reads again (at {node.name!r})")
+        return None
+    return graph
+
+
+def _fall_back(model: nn.Module, why: str) -> None:
+    """Warn, once per model, that its occluded copies run through the whole model."""
+    if model not in _untraceable:
+        _untraceable.add(model)
+        warnings.warn(
+            f"occlusion: {type(model).__name__} {why}; every occluded copy is run through the "
+            "whole model instead (exact, but slower)",
+            RuntimeWarning,
+            stacklevel=6,
+        )
 
 
 def _traced(model: nn.Module) -> _Traced:
@@ -174,21 +222,32 @@ def _pair(value: Any) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
 
 
+def _runs_as(module: nn.Module, cls: type[nn.Module]) -> bool:
+    """Whether a module is a ``cls`` that computes as ``cls`` does (no forward of its own)."""
+    kind = type(module)
+    return (
+        isinstance(module, cls)
+        and "forward" not in module.__dict__
+        and kind.forward is cls.forward
+        and getattr(kind, "_conv_forward", None) is getattr(cls, "_conv_forward", None)
+    )
+
+
 def _geometry(module: nn.Module) -> tuple[tuple[int, int], ...] | None:
     """(kernel, stride, padding, dilation) of a supported spatial module, else None."""
-    if isinstance(module, nn.Conv2d):
+    if _runs_as(module, nn.Conv2d):
         if isinstance(module.padding, str) or module.padding_mode != "zeros":
             return None  # reflect/circular padding carry a change across the map: run in full
         return tuple(
             _pair(v) for v in (module.kernel_size, module.stride, module.padding, module.dilation)
         )
-    if isinstance(module, nn.MaxPool2d) and not module.ceil_mode and not module.return_indices:
+    if _runs_as(module, nn.MaxPool2d) and not module.ceil_mode and not module.return_indices:
         stride = module.stride if module.stride is not None else module.kernel_size
         return tuple(
             _pair(v) for v in (module.kernel_size, stride, module.padding, module.dilation)
         )
     if (
-        isinstance(module, nn.AvgPool2d)
+        _runs_as(module, nn.AvgPool2d)
         and not module.ceil_mode
         and module.count_include_pad
         and module.divisor_override is None
@@ -648,7 +707,8 @@ class Plan:
     def _elementwise(self, node: fx.Node, clean: dict, dynamic: set[fx.Node]) -> bool:
         """Whether the node maps each position on its own, given its operands."""
         if node.op == "call_module":
-            known = isinstance(self.graph.get_submodule(node.target), _ELEMENTWISE_MODULES)
+            module = self.graph.get_submodule(node.target)
+            known = any(_runs_as(module, kind) for kind in _ELEMENTWISE_MODULES)
         elif node.op == "call_function" and node.target is torch.cat:
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
             known = dim in (1, -3) and not isinstance(node.args[0], fx.Node)
@@ -785,7 +845,8 @@ def runner_for(
     traced = _traced(model)
     if traced.graph is None or traced.inputs != 1:
         return None
-    clean = dict(zip(traced.values, traced.every(x[None]), strict=True))
+    inputs = x[None].clone() if traced.mutates else x[None]  # in-place ops leave x as it was
+    clean = dict(zip(traced.values, traced.every(inputs), strict=True))
     key = (grid, x.dtype, x.device, limit)
     with _lock:
         plan = traced.plans.pop(key, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -113,6 +115,41 @@ class InputOps(nn.Module):
         return self.head((self.pool(y) + self.pool(x).mean(1, keepdim=True)).flatten(1))
 
 
+class InPlace(nn.Module):
+    """Writes into its input in place; ``reread`` reads the written input again afterwards."""
+
+    def __init__(self, reread: bool) -> None:
+        super().__init__()
+        self.reread = reread
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        if self.reread:
+            x.add_(1.0)
+            return self.conv(x).mean((2, 3))
+        return self.conv(x.mul_(2.0)).mean((2, 3))
+
+
+class PaddedSame(nn.Conv2d):
+    """A Conv2d with a forward of its own (as timm's Conv2dSame): pads one side first."""
+
+    def forward(self, x):
+        return super().forward(F.pad(x, (0, 1, 0, 1)))
+
+
+class Scaled(nn.Module):
+    """Reads plain attributes in its forward: torch.fx bakes them into the trace."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.factor = 1.0
+        self.shift = torch.zeros(())
+
+    def forward(self, x):
+        return (self.conv(x) * self.factor + self.shift).mean((2, 3))
+
+
 class Untraceable(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -155,6 +192,10 @@ MODELS = {
         nn.MaxPool2d(2), nn.Flatten(), nn.LazyLinear(3),
     ),
     "input-ops": InputOps,
+    "conv-subclass": lambda: nn.Sequential(
+        PaddedSame(3, 4, 2), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.Flatten(),
+        nn.LazyLinear(3),
+    ),
     "transpose": Transpose,
     "attention": Attention,
 }  # fmt: skip
@@ -243,6 +284,54 @@ def test_untraceable_model_falls_back_with_one_warning_and_stays_exact():
         ours = occlusion(model, x, 3, 3, incremental=True)
     theirs = occlusion(model, x, 3, 3, incremental=False)
     torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("reread", [True, False])
+def test_in_place_writes_into_the_input_stay_exact_and_leave_it_as_it_was(reread):
+    shape = (3, 10, 9)
+    model = seeded(InPlace(reread))
+    x = torch.randn(shape)
+    before = x.clone()
+    grid = OcclusionGrid.create(shape, 3, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = scores(model, x, grid, 0.3, True)
+    # a write into a value read again is beyond the engine: the model runs in full, said once
+    assert [str(w.message).count("reads again") for w in caught] == ([1] if reread else [])
+    assert torch.equal(x, before)
+    torch.testing.assert_close(ours, scores(model, x, grid, 0.3, False), atol=1e-5, rtol=1e-5)
+
+
+def test_changed_attributes_and_geometry_are_followed():
+    shape = (3, 8, 8)
+    model = seeded(Scaled())
+    x = torch.randn(shape)
+    grid = OcclusionGrid.create(shape, 3, 2)
+
+    def check() -> torch.Tensor:
+        ours = scores(model, x, grid, 0.3, True)
+        torch.testing.assert_close(ours, scores(model, x, grid, 0.3, False), atol=1e-5, rtol=1e-5)
+        return ours
+
+    first = check()
+    model.factor = 3.0  # a number the forward reads
+    model.shift = torch.tensor(10.0)  # a plain tensor, not a buffer
+    assert not torch.allclose(check(), first)
+    model.conv.padding = (0, 0)  # geometry changed in place
+    model.conv.forward = lambda y: nn.functional.conv2d(y, model.conv.weight) * -1.0
+    check()
+
+
+def test_float64_inputs_keep_a_numeric_baseline_exact():
+    shape = (3, 9, 9)
+    model = materialize(MODELS["conv-stride-padding"](), shape).double()
+    x = torch.randn(shape, dtype=torch.float64)
+    grid = OcclusionGrid.create(shape, 3, 3)
+    baseline = 2.0**24 + 1  # not a float32 number
+    assert float(grid.occlude(x, torch.arange(1), baseline)[0, 0, 0, 0]) == baseline
+    torch.testing.assert_close(
+        scores(model, x, grid, baseline, True), scores(model, x, grid, baseline, False)
+    )
 
 
 def test_approximate_mode_computes_less_and_is_opt_in():

@@ -45,6 +45,18 @@ class Slow(nn.Module):
         return self.model(x)
 
 
+def slow_sweeper(digits, seconds: float, batch_size: int) -> nw.OcclusionExplorer:
+    """An explorer whose sweeps take a while: each forward sleeps, every copy runs in full."""
+    return nw.OcclusionExplorer(
+        Slow(digits.model, seconds),
+        digits.images[0],
+        window=2,
+        stride=1,
+        batch_size=batch_size,
+        incremental=False,  # the engine would compute without calling the slow forward
+    )
+
+
 def test_state_crosses_the_wire_as_binary_buffers(explorer):
     state = explorer.get_state()
     image = state["image"]
@@ -220,14 +232,7 @@ def test_a_burst_of_clicks_ends_on_the_last_one(digits):
 
 
 def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(digits):
-    w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.01),
-        digits.images[0],
-        window=2,
-        stride=1,
-        batch_size=4,
-        incremental=False,  # run the slow forward itself for every copy
-    )
+    w = slow_sweeper(digits, 0.01, batch_size=4)
     w.sweep()
     time.sleep(0.3)
     w.stop()
@@ -242,14 +247,7 @@ def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(dig
 
 
 def test_clicks_are_answered_during_a_sweep(digits):
-    w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.05),
-        digits.images[0],
-        window=2,
-        stride=1,
-        batch_size=2,
-        incremental=False,  # run the slow forward itself for every copy
-    )
+    w = slow_sweeper(digits, 0.05, batch_size=2)
     w.sweep()
     time.sleep(0.2)
     started = time.monotonic()
@@ -264,14 +262,7 @@ def test_clicks_are_answered_during_a_sweep(digits):
 
 
 def test_the_kernel_thread_is_free_while_sweeping(digits):
-    w = nw.OcclusionExplorer(
-        Slow(digits.model, 0.05),
-        digits.images[0],
-        window=2,
-        stride=1,
-        batch_size=2,
-        incremental=False,  # run the slow forward itself for every copy
-    )
+    w = slow_sweeper(digits, 0.05, batch_size=2)
     started = time.monotonic()
     w.sweep()
     assert time.monotonic() - started < 0.5

@@ -174,7 +174,7 @@ class _Traced:
 
 _lock = threading.Lock()
 _traces: weakref.WeakKeyDictionary[nn.Module, _Traced] = weakref.WeakKeyDictionary()
-_untraceable: weakref.WeakSet[nn.Module] = weakref.WeakSet()
+_fallen_back: weakref.WeakSet[nn.Module] = weakref.WeakSet()  # warned once each
 
 
 def trace(model: nn.Module) -> fx.GraphModule | None:
@@ -197,8 +197,8 @@ def trace(model: nn.Module) -> fx.GraphModule | None:
 
 def _fall_back(model: nn.Module, why: str) -> None:
     """Warn, once per model, that its occluded copies run through the whole model."""
-    if model not in _untraceable:
-        _untraceable.add(model)
+    if model not in _fallen_back:
+        _fallen_back.add(model)
         warnings.warn(
             f"occlusion: {type(model).__name__} {why}; every occluded copy is run through the "
             "whole model instead (exact, but slower)",

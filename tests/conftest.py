@@ -9,7 +9,17 @@ import pytest
 import torch
 from torch import nn
 
-_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks")
+#: Every per-module dict a hook registration writes to (borrowed_model restores each of them;
+#: tests/compute/test_guard.py checks that this list covers its own).
+HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
 
 
 def model_fingerprint(model: nn.Module) -> dict[str, Any]:
@@ -22,7 +32,10 @@ def model_fingerprint(model: nn.Module) -> dict[str, Any]:
         "hooks": {
             (k, name): list(getattr(m, name))
             for k, m in model.named_modules()
-            for name in _HOOK_DICTS
+            for name in HOOK_DICTS
+        },
+        "full_backward": {
+            k: getattr(m, "_is_full_backward_hook", None) for k, m in model.named_modules()
         },
     }
 
@@ -33,7 +46,7 @@ def assert_same_fingerprint(before: dict[str, Any], after: dict[str, Any]) -> No
         assert before[kind].keys() == after[kind].keys()
         for name, tensor in before[kind].items():
             assert torch.equal(tensor, after[kind][name]), f"{kind[:-1]} {name} changed"
-    for kind in ("training", "requires_grad", "hooks"):
+    for kind in ("training", "requires_grad", "hooks", "full_backward"):
         assert before[kind] == after[kind], f"{kind} changed"
 
 

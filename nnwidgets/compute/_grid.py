@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from nnwidgets.compute._inputs import int_tuple
 
 __all__ = ["OcclusionGrid"]
 
@@ -20,23 +21,10 @@ _BLOCK_ELEMENTS = 2**22
 _DENSE_ELEMENTS = 2**20
 
 
-def _ints(value: object, name: str) -> tuple[int, ...]:
-    items = value if isinstance(value, (tuple, list, torch.Size)) else (value,)
-    out = []
-    for item in items:
-        if isinstance(item, bool):
-            raise TypeError(f"{name} must hold ints, got {value!r}")
-        try:
-            out.append(operator.index(item))
-        except TypeError:
-            raise TypeError(f"{name} must be an int or a tuple of ints, got {value!r}") from None
-    return tuple(out)
-
-
 def _full(value: Size, shape: tuple[int, ...], name: str, channel: int) -> tuple[int, ...]:
     """Expand a window/stride given as an int or for the trailing dims to all dims."""
     d = len(shape)
-    sizes = _ints(value, name)
+    sizes = int_tuple(value, name)
     if not isinstance(value, (tuple, list, torch.Size)):
         return sizes * d if name == "stride" or d == 1 else (channel, *sizes * (d - 1))
     if len(sizes) == d:
@@ -75,9 +63,9 @@ class OcclusionGrid:
     stride: tuple[int, ...]
 
     def __post_init__(self) -> None:
-        shape = _ints(self.input_shape, "input_shape")
-        window = _ints(self.window, "window")
-        stride = _ints(self.stride, "stride")
+        shape = int_tuple(self.input_shape, "input_shape")
+        window = int_tuple(self.window, "window")
+        stride = int_tuple(self.stride, "stride")
         if not shape or min(shape) < 1:
             raise ValueError(f"input_shape must be non-empty and positive, got {shape}")
         if len(window) != len(shape) or len(stride) != len(shape):
@@ -123,7 +111,7 @@ class OcclusionGrid:
         OcclusionGrid
             The validated grid.
         """
-        shape = _ints(input_shape, "input_shape")
+        shape = int_tuple(input_shape, "input_shape")
         if not shape:
             raise ValueError("input_shape must have at least one dim")
         full_window = _full(window, shape, "window", channel=shape[0])

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
+from nnwidgets.compute._inputs import check_inputs, check_model
 
-__all__ = ["OutputSelector", "predict", "run_model", "select_output"]
+__all__ = ["OutputSelector", "check_selector", "predict", "run_model", "select_output"]
 
 OutputSelector = int | str | Callable[[Any], torch.Tensor] | None
 
@@ -69,6 +70,15 @@ def select_output(output: Any, selector: OutputSelector = None) -> torch.Tensor:
     return scores
 
 
+def check_selector(selector: Any, name: str = "output") -> OutputSelector:
+    """Check an output selector before any work: None, an int, a str or a callable."""
+    if selector is None or callable(selector):
+        return selector
+    if isinstance(selector, bool) or not isinstance(selector, (int, str)):
+        raise TypeError(f"{name} must be None, an int, a str or a callable, got {selector!r}")
+    return selector
+
+
 def _pick(output: Any, selector: OutputSelector) -> Any:
     if selector is None:
         if isinstance(output, torch.Tensor):
@@ -85,8 +95,7 @@ def _pick(output: Any, selector: OutputSelector) -> Any:
         raise TypeError(f"the model returned {what}, not a tensor of scores; {_HOW}")
     if callable(selector):
         return selector(output)
-    if isinstance(selector, bool) or not isinstance(selector, (int, str)):
-        raise TypeError(f"output must be an int, a str or a callable, got {selector!r}")
+    check_selector(selector)
     if isinstance(output, torch.Tensor):
         raise TypeError(
             f"output={selector!r} selects from a tuple, list, dict or object, but the model "
@@ -172,8 +181,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, output: OutputSelector = None)
     torch.Tensor
         Scores of shape (N, K) on ``x``'s device.
     """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    model = check_model(model)
+    x = check_inputs(x, "x", finite=False, floating=False)
+    check_selector(output)
     device = model_device(model) or x.device
     with borrowed_model(model), torch.inference_mode():
         scores = run_model(model, x.to(device), output)

@@ -14,7 +14,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
-from nnwidgets.compute._outputs import select_output
+from nnwidgets.compute._inputs import (
+    ImageDataset,
+    Normalization,
+    check_bool,
+    check_int,
+    check_ints,
+    check_model,
+    check_number,
+    conv_channels,
+    int_tuple,
+)
+from nnwidgets.compute._outputs import check_selector, select_output
 
 OBJECTIVES = ("auto", "channel", "neuron", "linear", "logit")
 
@@ -33,6 +44,12 @@ class _Reached(Exception):
 
 def find_layer(model: nn.Module, layer: str | None) -> nn.Module:
     """Return the submodule named ``layer`` (``None`` or ``"output"``: the model itself)."""
+    model = check_model(model)
+    if layer is not None and not isinstance(layer, str):
+        raise TypeError(
+            f"layer must be a layer name (a str, as model.named_modules() names it) or None, "
+            f"got {layer!r}"
+        )
     if layer is None or layer == "output":
         return model
     modules = dict(model.named_modules())
@@ -111,10 +128,7 @@ def _reduce(
 
 def input_channels(model: nn.Module) -> int:
     """Return the input channels a CNN expects: its first Conv2d's, else 3."""
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            return module.in_channels
-    return 3
+    return conv_channels(model) or 3
 
 
 def _run_layer(model: nn.Module, layer: str | None, x: torch.Tensor) -> Any:
@@ -131,7 +145,9 @@ def layer_units(
     model's output (``layer`` None or ``"output"``) has one unit per class score.
     """
     find_layer(model, layer)
-    shape = tuple(int(s) for s in input_shape)
+    shape = int_tuple(input_shape, "input_shape")
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"input_shape must be (C, H, W) of positive sizes, got {input_shape!r}")
     device = model_device(model) or torch.device("cpu")
     with borrowed_model(model) as borrowed, torch.inference_mode():
         try:
@@ -199,9 +215,19 @@ def _total_variation(image: torch.Tensor) -> torch.Tensor:
 
 
 def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
-    pair = (size, size) if isinstance(size, int) else tuple(size)
-    if len(pair) != 2 or not all(isinstance(s, int) and s >= 4 for s in pair):
+    pair = int_tuple(size, "size")
+    pair = pair * 2 if len(pair) == 1 else pair
+    if len(pair) != 2 or min(pair) < 4:
         raise ValueError(f"size must be an int or (height, width) of at least 4, got {size!r}")
+    return pair  # type: ignore[return-value]
+
+
+def _position(position: Any) -> tuple[int, int] | None:
+    if position is None:
+        return None
+    pair = int_tuple(position, "position")
+    if len(pair) != 2 or min(pair) < 0:
+        raise ValueError(f"position must be (row, column) of ints >= 0, got {position!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -209,13 +235,10 @@ def normalizer(
     normalize: tuple[Sequence[float], Sequence[float]] | None, device: torch.device | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Return the function mapping [0, 1] images to model inputs, ``(x - mean) / std``."""
-    if normalize is None:
+    normalization = Normalization.create(normalize)
+    if normalization is None:
         return lambda x: x
-    mean, std = (
-        torch.as_tensor(v, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
-        for v in normalize
-    )
-    return lambda x: (x - mean) / std
+    return normalization.apply
 
 
 def synthesize(
@@ -292,14 +315,22 @@ def synthesize(
         float32 images in [0, 1] on the CPU: (C, H, W) for an int ``units``, else
         (N, C, H, W).
     """
-    single = isinstance(units, int)
-    chosen = [units] if single else [int(u) for u in units]
+    find_layer(model, layer)
+    single = not isinstance(units, (Sequence, torch.Tensor, range))
+    chosen = [check_int(units, "units", low=0)] if single else check_ints(units, "units")
     if not chosen:
         raise ValueError("units is empty: give at least one unit index")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    steps = check_int(steps, "steps")
+    lr = check_number(lr, "lr", low=0, low_open=True)
+    regularization = check_number(regularization, "regularization", low=0)
+    preview_every = check_int(preview_every, "preview_every")
+    seed = check_int(seed, "seed", low=None)
+    maximize, transforms = check_bool(maximize, "maximize"), check_bool(transforms, "transforms")
+    position = _position(position)
+    check_selector(output)
     height, width = _size_pair(224 if size is None else size)
-    channels = channels or input_channels(model)
+    channels = input_channels(model) if channels is None else check_int(channels, "channels")
+    Normalization.create(normalize, channels=channels)
     count, shape = layer_units(model, layer, (channels, height, width), output=output)
     objective = _objective_for(objective, layer, shape)
     for unit in chosen:
@@ -343,47 +374,6 @@ def synthesize(
 
 
 # -- real inputs ---------------------------------------------------------------------------
-def _batches(inputs: Any, batch_size: int) -> Iterator[torch.Tensor]:
-    if isinstance(inputs, torch.Tensor):
-        if inputs.ndim == 3:
-            inputs = inputs[None]
-        if inputs.ndim != 4:
-            raise ValueError(
-                f"inputs must be images (N, C, H, W) or one image (C, H, W), got shape "
-                f"{tuple(inputs.shape)}"
-            )
-        yield from inputs.split(batch_size)
-        return
-    if isinstance(inputs, torch.utils.data.DataLoader):
-        for batch in inputs:
-            yield _first_tensor(batch, 4)
-        return
-    if hasattr(inputs, "__getitem__") and hasattr(inputs, "__len__"):
-        for start in range(0, len(inputs), batch_size):
-            items = [
-                _first_tensor(inputs[i], 3)
-                for i in range(start, min(start + batch_size, len(inputs)))
-            ]
-            yield torch.stack(items)
-        return
-    raise TypeError(
-        "inputs must be a tensor (N, C, H, W), a map-style Dataset or a DataLoader, got "
-        f"{type(inputs).__name__}"
-    )
-
-
-def _first_tensor(item: Any, ndim: int) -> torch.Tensor:
-    if isinstance(item, tuple | list) and item:
-        item = item[0]
-    if not isinstance(item, torch.Tensor) or item.ndim != ndim:
-        what = tuple(item.shape) if isinstance(item, torch.Tensor) else type(item).__name__
-        expected = "(N, C, H, W) batches" if ndim == 4 else "(C, H, W) images"
-        raise ValueError(
-            f"the dataset should give {expected} (or tuples starting with one), got {what}"
-        )
-    return item
-
-
 def layer_activations(
     model: nn.Module,
     layer: str | None,
@@ -405,14 +395,16 @@ def layer_activations(
     layer : str or None
         Layer name; None or ``"output"`` for the model's output.
     inputs : tensor, Dataset or DataLoader
-        Images (N, C, H, W) or one (C, H, W); a Dataset of images or (image, label) items;
-        a DataLoader of batches.
+        Floating-point images (N, C, H, W) or one (C, H, W); a Dataset of images or
+        (image, label) items; a DataLoader, whose dataset is read in index order (row ``i`` of
+        the result is item ``i``, also when the loader shuffles).
     objective, position, output
         As for :func:`synthesize`.
     batch_size : int
-        Inputs per forward pass (tensors and Datasets).
+        Inputs per forward pass (tensors, Datasets, and DataLoaders without a batch size).
     progress : callable, optional
-        ``progress(done, total)`` after each batch (total is None for a DataLoader).
+        ``progress(done, total)`` after each batch (total is None for a DataLoader over an
+        IterableDataset).
     should_stop : callable, optional
         Polled between batches; True stops early with the values so far.
 
@@ -422,18 +414,18 @@ def layer_activations(
         (N, units) float32 on the CPU.
     """
     find_layer(model, layer)
+    batch_size = check_int(batch_size, "batch_size")
+    position = _position(position)
+    check_selector(output)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    data = ImageDataset(inputs, "inputs", channels=conv_channels(model))
     device = model_device(model) or torch.device("cpu")
-    total = (
-        None
-        if isinstance(inputs, torch.utils.data.DataLoader)
-        else len(inputs)
-        if not isinstance(inputs, torch.Tensor)
-        else (1 if inputs.ndim == 3 else len(inputs))
-    )
+    total = len(data) if data.random_access else None
     rows: list[torch.Tensor] = []
     done = 0
     resolved = None
-    for batch in _batches(inputs, batch_size):
+    for batch in data.batches(batch_size):
         if should_stop is not None and should_stop():
             break
         with borrowed_model(model) as borrowed, torch.inference_mode():
@@ -472,8 +464,11 @@ def top_activations(
 ) -> TopActivations:
     """Find the ``k`` inputs of ``dataset`` that excite each unit of ``layer`` most.
 
-    Keyword arguments are those of :func:`layer_activations`.
+    Keyword arguments are those of :func:`layer_activations`. Row ``i`` of ``activations`` and
+    index ``i`` in ``indices`` are item ``i`` of ``dataset`` (also of a shuffled DataLoader's
+    dataset: see :class:`~nnwidgets.compute._inputs.ImageDataset`).
     """
+    k = check_int(k, "k")
     activations = layer_activations(model, layer, dataset, **kwargs)
     values, indices = activations.topk(min(k, len(activations)), dim=0)
     return TopActivations(indices.T.contiguous(), values.T.contiguous(), activations)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
+from nnwidgets.compute._inputs import check_int, check_ints, check_model, check_number
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
 _MODULES = {
@@ -56,11 +57,14 @@ def build_mlp(
     seed : int
         Seed of the initial weights.
     """
-    if activation not in _MODULES:
+    if not isinstance(activation, str) or activation not in _MODULES:
         raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
-    sizes = [in_features, *hidden, out_features]
-    if any(not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"layer sizes must be positive ints, got {sizes}")
+    sizes = [
+        check_int(in_features, "in_features"),
+        *check_ints(hidden, "hidden", low=1),
+        check_int(out_features, "out_features"),
+    ]
+    seed = check_int(seed, "seed", low=None)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -94,7 +98,7 @@ def mlp_layers(model: nn.Module) -> list[MLPLayer]:
     Accepts an ``nn.Sequential`` (possibly nested) of ``nn.Linear``, elementwise activations,
     Dropout and Flatten; anything else raises ValueError naming what was found and where.
     """
-    if not isinstance(model, nn.Sequential):
+    if not isinstance(check_model(model), nn.Sequential):
         raise ValueError(
             f"expected a feed-forward stack (nn.Sequential of Linear layers and activations), "
             f"got a {type(model).__name__}; wrap your layers in nn.Sequential"
@@ -135,19 +139,25 @@ def plane_points(extent: Extent, resolution: int, dims: int = 2) -> torch.Tensor
     2-D: (R*R, 2), row-major, row 0 at ``y_max`` (the top of a picture), column 0 at
     ``x_min``. 1-D: (R, 1) from ``x_min`` to ``x_max``.
     """
-    x_min, x_max, y_min, y_max = (float(v) for v in extent)
+    x_min, x_max, y_min, y_max = check_extent(extent)
     if not (x_min < x_max and (dims == 1 or y_min < y_max)):
         raise ValueError(
             f"extent must be (x_min, x_max, y_min, y_max) with min < max, got {extent}"
         )
-    if not isinstance(resolution, int) or resolution < 2:
-        raise ValueError(f"resolution must be an int of at least 2, got {resolution!r}")
+    resolution = check_int(resolution, "resolution", low=2)
     xs = torch.linspace(x_min, x_max, resolution)
     if dims == 1:
         return xs[:, None]
     ys = torch.linspace(y_max, y_min, resolution)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x.flatten(), grid_y.flatten()], 1)
+
+
+def check_extent(extent: object) -> Extent:
+    """Check ``(x_min, x_max, y_min, y_max)``: four finite numbers."""
+    if isinstance(extent, (str, bytes)) or not hasattr(extent, "__len__") or len(extent) != 4:
+        raise ValueError(f"extent must be (x_min, x_max, y_min, y_max), got {extent!r}")
+    return tuple(check_number(v, f"extent[{i}]") for i, v in enumerate(extent))  # type: ignore[return-value]
 
 
 @dataclass
@@ -203,7 +213,7 @@ def unit_maps(
         [t.float().cpu().T.reshape(t.shape[1], *shape) for t in pre],
         [t.float().cpu().T.reshape(t.shape[1], *shape) for t in post],
     )
-    return UnitMaps(as_maps[0], as_maps[1], tuple(float(v) for v in extent), resolution)
+    return UnitMaps(as_maps[0], as_maps[1], check_extent(extent), resolution)
 
 
 def _check_index(what: str, index: int, size: int) -> None:
@@ -212,10 +222,7 @@ def _check_index(what: str, index: int, size: int) -> None:
 
 
 def _check_value(value: float) -> float:
-    value = float(value)
-    if value != value or abs(value) == float("inf"):
-        raise ValueError(f"a weight must be a finite number, got {value}")
-    return value
+    return check_number(value, "value", float32=True)
 
 
 def set_weight(model: nn.Module, layer: int, out_unit: int, in_unit: int, value: float) -> None:

@@ -13,7 +13,17 @@ from torch import nn
 from nnwidgets.compute._grid import OcclusionGrid, Size
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._incremental import IncrementalRunner, runner_for
-from nnwidgets.compute._outputs import OutputSelector, run_model, select_output
+from nnwidgets.compute._inputs import (
+    check_bool,
+    check_image,
+    check_inputs,
+    check_int,
+    check_model,
+    check_number,
+    check_tensor,
+    conv_channels,
+)
+from nnwidgets.compute._outputs import OutputSelector, check_selector, run_model, select_output
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
 
@@ -32,36 +42,19 @@ Progress = Callable[[int, int], object]
 ShouldStop = Callable[[], bool]
 
 
-def _check_float(x: object, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype == torch.uint8:
-        raise TypeError(
-            f"{name} has dtype uint8; convert it to float first, e.g. {name}.float() / 255"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name} has dtype {x.dtype}; convert it to float with {name}.float()")
-    return x
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
-
-
-def _one_baseline(baseline: object, shape: tuple[int, ...]) -> Baseline:
-    """Check a baseline: a number, or a tensor shaped like one input."""
-    if isinstance(baseline, bool):
-        raise TypeError("baseline must be a number or a tensor, got a bool")
-    if isinstance(baseline, (int, float)):
-        return float(baseline)
+def _one_baseline(baseline: object, shape: tuple[int, ...], dtype: torch.dtype) -> Baseline:
+    """Check a baseline: a finite number that fits the input's dtype, or a tensor like one input."""
+    if isinstance(baseline, torch.Tensor) and baseline.ndim == 0:
+        baseline = float(baseline)
     if not isinstance(baseline, torch.Tensor):
-        raise TypeError(f"baseline must be a number or a tensor, got {type(baseline).__name__}")
-    if baseline.ndim == 0:
-        return float(baseline)
+        if isinstance(baseline, bool) or not isinstance(baseline, (int, float)):
+            raise TypeError(
+                f"baseline must be a number or a tensor, got {baseline!r} "
+                f"({type(baseline).__name__})"
+            )
+        limit = float(torch.finfo(dtype).max)
+        return check_number(baseline, "baseline", low=-limit, high=limit)
+    check_tensor(baseline, "baseline")
     if tuple(baseline.shape) == (1, *shape):
         baseline = baseline[0]
     if tuple(baseline.shape) != shape:
@@ -81,12 +74,12 @@ class _ChunkSizer:
     """
 
     def __init__(self, example_bytes: int, batch_size: int | None, budget: int | None) -> None:
-        budget = DEFAULT_MEMORY_BUDGET if budget is None else _positive_int(budget, "memory_budget")
+        budget = DEFAULT_MEMORY_BUDGET if budget is None else check_int(budget, "memory_budget")
         self.limit = max(1, budget // max(1, example_bytes))
         self.settled = batch_size is not None
         self.per_input: dict[int, float] = {}
         if batch_size is not None:
-            self.size = _positive_int(batch_size, "batch_size")
+            self.size = check_int(batch_size, "batch_size")
             self.limit = self.size + 1  # room for the unoccluded input in a first chunk
         else:
             self.size = min(self.limit, max(1, _FIRST_CHUNK_BYTES // max(1, example_bytes)))
@@ -179,8 +172,19 @@ def occlusion_outputs(
     ValueError
         If ``x`` or ``baseline`` does not fit the grid, or the scores contain NaN.
     """
-    x = _check_float(x, "x")
+    model = check_model(model)
+    if not isinstance(grid, OcclusionGrid):
+        raise TypeError(
+            f"grid must be an OcclusionGrid, e.g. OcclusionGrid.create(x.shape, window, stride), "
+            f"got {type(grid).__name__}"
+        )
     shape = grid.input_shape
+    if isinstance(x, torch.Tensor) and x.ndim == len(shape) + 1 and len(x) == 1:
+        x = x[0]
+    if len(shape) == 3:
+        x = check_image(x, "x", channels=conv_channels(model))
+    else:
+        x = check_tensor(x, "x")
     if tuple(x.shape) == (1, *shape):
         x = x[0]
     if tuple(x.shape) != shape:
@@ -188,7 +192,7 @@ def occlusion_outputs(
             f"x has shape {tuple(x.shape)}; the grid is for inputs of shape {shape} "
             f"(or {(1, *shape)})"
         )
-    base = _one_baseline(baseline, shape)
+    base = _one_baseline(baseline, shape, x.dtype)
     if order is None:
         order = grid.progressive_order()
     else:
@@ -200,6 +204,7 @@ def occlusion_outputs(
         order = order.cpu()
     sizer = _ChunkSizer(x.numel() * x.element_size(), batch_size, memory_budget)
     method = _Method(incremental, approximate)
+    check_selector(output)
     sweep = _sweep(model, x, grid, base, order, sizer, output, progress, should_stop, method)
     return ((indices, scores) for indices, scores, _ in sweep)
 
@@ -217,11 +222,12 @@ class _Method:
     approximate: float | None
 
     def __post_init__(self) -> None:
+        if self.incremental is not None:
+            check_bool(self.incremental, "incremental")
         if self.approximate is not None:
             if self.incremental is False:
                 raise ValueError("approximate needs incremental=True")
-            if not 0 < self.approximate <= 1:
-                raise ValueError(f"approximate must be in (0, 1], got {self.approximate}")
+            check_number(self.approximate, "approximate", low=0, high=1, low_open=True)
 
     def runner(
         self, model: nn.Module, x: torch.Tensor, grid: OcclusionGrid, baseline: Baseline
@@ -278,9 +284,12 @@ def _sweep(
                 runner = method.runner(model, x, grid, baseline)
                 if runner is not None and not sizer.settled:  # copies cost less: start bigger
                     sizer.size = max(sizer.size, grid.coarse_count)
-            n = min(sizer.size, total - done, sizer.limit - clean_rows)
+            incremental = isinstance(runner, IncrementalRunner)
+            # The incremental runner knows the clean output already: it needs no copy for it,
+            # so even a budget of one copy leaves room for one occluded copy per chunk.
+            n = min(sizer.size, total - done, sizer.limit - (0 if incremental else clean_rows))
             indices = order[done : done + n]
-            if isinstance(runner, IncrementalRunner):  # it knows the clean output already
+            if incremental:
                 copies = x.expand(n, *x.shape)  # stands for the occluded copies in errors
                 scores = run_model(functools.partial(_run_at, runner, indices), copies, output)
                 if clean_rows:
@@ -396,19 +405,17 @@ def occlusion(
         Only with ``return_outputs``: raw scores (N, n_positions, K), positions in
         row-major order over ``OcclusionGrid.counts``.
     """
-    inputs = _check_float(inputs, "inputs")
-    if inputs.ndim < 2:
-        raise ValueError(
-            f"inputs has shape {tuple(inputs.shape)}; it needs a batch dim first, e.g. "
-            "(N, C, H, W); for one image pass x[None]"
-        )
+    model = check_model(model)
+    inputs = check_inputs(inputs, "inputs", channels=conv_channels(model))
     n_inputs, shape = inputs.shape[0], tuple(inputs.shape[1:])
     grid = OcclusionGrid.create(shape, window, stride)
     if isinstance(baseline, torch.Tensor) and tuple(baseline.shape) == tuple(inputs.shape):
-        baselines = [_one_baseline(b, shape) for b in baseline]
+        baselines = [_one_baseline(b, shape, inputs.dtype) for b in baseline]
     else:
-        baselines = [_one_baseline(baseline, shape)] * n_inputs
+        baselines = [_one_baseline(baseline, shape, inputs.dtype)] * n_inputs
     targets = _check_target(target, n_inputs)
+    check_bool(return_outputs, "return_outputs")
+    check_selector(output)
     example_bytes = inputs[0].numel() * inputs.element_size()
     positions = len(grid)
     sizer = _ChunkSizer(example_bytes, batch_size, memory_budget)  # learns across inputs

@@ -46,8 +46,13 @@ def check_data(
         x = x.float()
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} X contains NaN or infinite values")
-    if len(y) != len(x):
-        raise ValueError(f"{name} has {len(x)} points but {len(y)} targets")
+    if y.ndim == 0 or len(y) != len(x):
+        raise ValueError(
+            f"{name} has {len(x)} points but {y.numel()} targets in shape {tuple(y.shape)}"
+        )
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        what = "labels" if task == "classification" else "targets"
+        raise ValueError(f"{name} {what} contain NaN or infinite values")
     if task == "classification":
         if y.is_floating_point() and not torch.equal(y, y.round()):
             raise ValueError(f"{name} labels must be integer class indices, got non-integer values")

@@ -147,3 +147,27 @@ def test_compute_imports_nothing_from_jupyter():
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True)
+
+
+def test_the_test_fingerprint_sees_every_hook_the_borrow_restores(
+    make_bn_net, fingerprint, same_fingerprint
+):
+    from nnwidgets.compute._guard import _HOOK_DICTS
+
+    seen = {name for _, name in fingerprint(make_bn_net())["hooks"]}
+    assert set(_HOOK_DICTS) <= seen
+    leaks = [
+        lambda n: n.fc.register_forward_hook(lambda *a: None),
+        lambda n: n.fc.register_forward_hook(lambda *a: None, with_kwargs=True),
+        lambda n: n.fc.register_forward_hook(lambda *a: None, always_call=True),
+        lambda n: n.conv.register_forward_pre_hook(lambda *a: None),
+        lambda n: n.conv.register_forward_pre_hook(lambda *a: None, with_kwargs=True),
+        lambda n: n.bn.register_full_backward_hook(lambda *a: None),
+        lambda n: n.relu.register_full_backward_pre_hook(lambda *a: None),
+    ]
+    for leak in leaks:
+        net = make_bn_net()
+        before = fingerprint(net)
+        leak(net)
+        with pytest.raises(AssertionError):
+            same_fingerprint(before, fingerprint(net))

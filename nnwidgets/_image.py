@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from nnwidgets.compute._inputs import Normalization
+
 #: Longest side, in pixels, of images and maps sent to the browser.
 MAX_DISPLAY_SIDE = 1024
 
@@ -27,8 +29,8 @@ def display_transform(
     if callable(display):
         return display
     if display is not None:
-        mean, std = (torch.as_tensor(v, dtype=torch.float32).reshape(-1, 1, 1) for v in display)
-        return lambda t: t.float().cpu() * std + mean
+        normalization = Normalization(display, "display", channels=int(image.shape[0]))
+        return lambda t: normalization.undo(t.float().cpu())
     low, high = float(image.min()), float(image.max())
     if low >= 0.0 and high <= 1.0:
         return lambda t: t.float().cpu()

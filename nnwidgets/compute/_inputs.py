@@ -326,8 +326,8 @@ class ImageDataset:
 
     Parameters
     ----------
-    data : tensor, Dataset or DataLoader
-        The images.
+    data : tensor, Dataset, DataLoader or ImageDataset
+        The images (an ImageDataset is taken as it is).
     name : str
         Argument name for errors.
     channels : int, optional
@@ -335,6 +335,9 @@ class ImageDataset:
     """
 
     def __init__(self, data: Any, name: str = "dataset", *, channels: int | None = None) -> None:
+        if isinstance(data, ImageDataset):  # already checked
+            self.__dict__.update(data.__dict__)
+            return
         self.source = data
         self.name = name
         self._channels = channels

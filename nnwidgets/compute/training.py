@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnwidgets.compute._inputs import check_int, check_number
 from nnwidgets.compute.mlp import mlp_layers
 
 TASKS = ("classification", "regression")
@@ -129,7 +130,9 @@ class Trainer:
         self.test = None
         if x_test is not None and y_test is not None and len(x_test):
             self.test = check_data(x_test, y_test, name="test data", **shape)
-        self.lr, self.batch_size, self.l1, self.l2 = lr, batch_size, l1, l2
+        self.lr = check_number(lr, "lr", low=0, low_open=True)
+        self.batch_size = check_int(batch_size, "batch_size")
+        self.l1, self.l2 = check_number(l1, "l1", low=0), check_number(l2, "l2", low=0)
         self._weights = [layer.linear.weight for layer in layers]
         self._generator = torch.Generator().manual_seed(seed)
         self._order = torch.randperm(len(self.x_train), generator=self._generator)
@@ -154,6 +157,7 @@ class Trainer:
 
     def step(self, n: int = 1) -> tuple[float, float | None]:
         """Take ``n`` mini-batch SGD steps; return the (train, test) losses afterwards."""
+        n = check_int(n, "n")
         model = self.model
         device = self._weights[0].device
         was_training = model.training

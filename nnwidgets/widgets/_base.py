@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import traceback
@@ -69,6 +70,26 @@ def _check_field(key: str, value: Any, kind: type) -> None:
         ok = True
     if not ok:
         raise ValueError(f"field {key!r} must be {kind.__name__}, got {type(value).__name__}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"field {key!r} must be a finite number, got {value}")
+
+
+def _as_trait_error(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Wrap a trait validator so that whatever it raises is a TraitError.
+
+    traitlets rolls back a batch of writes (``hold_trait_notifications``, ``set_state``) only
+    on a TraitError; any other exception would leave the rejected values in place.
+    """
+
+    def checked(owner: Any, proposal: Any) -> Any:
+        try:
+            return handler(owner, proposal)
+        except TraitError:
+            raise
+        except Exception as error:
+            raise TraitError(str(error)) from error
+
+    return checked
 
 
 class NNWidget(anywidget.AnyWidget):
@@ -76,7 +97,10 @@ class NNWidget(anywidget.AnyWidget):
 
     Everything the front-end sends arrives either as a trait write, checked by the trait's
     validators, or as a message declared with :func:`message`, whose fields are type-checked.
-    A rejected write or message sets :attr:`error` (shown in the widget) and the kernel goes on.
+    A rejected write or message sets :attr:`error` (shown in the widget) and the kernel goes on:
+    whatever a handler or validator raises, nothing escapes into the kernel, and a rejected
+    write is rolled back (all of a batch of writes, which are validated together: every
+    validator sees the other values of the batch, not the old ones).
     """
 
     busy = Bool(False, help="Whether background work is running.").tag(sync=True)
@@ -108,6 +132,9 @@ class NNWidget(anywidget.AnyWidget):
         self.on_msg(self._handle_message)
 
     # -- messages and trait writes from the front-end -------------------------------------
+    def _register_validator(self, handler: Callable[..., Any], names: tuple) -> None:
+        super()._register_validator(_as_trait_error(handler), names)
+
     def _handle_message(self, _widget: Any, content: Any, buffers: Any) -> None:
         try:
             if not isinstance(content, dict) or not isinstance(content.get("type"), str):
@@ -126,14 +153,42 @@ class NNWidget(anywidget.AnyWidget):
             getattr(self, attribute)(**payload)
         except (ValueError, TypeError, TraitError) as error:
             self.error = f"Rejected a message from the front-end: {error}"
+        except Exception as error:  # a message never raises into the kernel's message loop
+            self.error = f"The message failed: {type(error).__name__}: {error}"
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
-        """Apply a state update from the front-end; an invalid one is shown and reverted."""
+        """Apply a state update from the front-end; an invalid one is shown and rolled back.
+
+        The update is applied as one batch (see ``hold_trait_notifications``): its values are
+        validated together, after all of them are set, and if any is rejected, or anything
+        fails on the way, every value of the batch goes back to what it was.
+        """
+        names = [key for key in sync_data if key in self.keys]
+        before = {name: getattr(self, name) for name in names}
         try:
+            for name in names:  # decode everything first: a malformed value changes nothing
+                from_json = self.trait_metadata(name, "from_json", self._trait_from_json)
+                from_json(sync_data[name], self)
             super().set_state(sync_data)
-        except (TraitError, ValueError, TypeError) as error:
-            self.error = f"Rejected a value from the front-end: {error}"
-            self.send_state([key for key in sync_data if key in self.keys])
+        except Exception as error:
+            failures = self._roll_back(before)
+            self.error = f"Rejected a value from the front-end: {error}{failures}"
+            self.send_state(names)
+
+    def _roll_back(self, values: dict[str, Any]) -> str:
+        """Set traits back to ``values`` (those that still differ), observers included.
+
+        Returns what failed on the way back, as text to add to the error ("" if nothing).
+        """
+        failures = ""
+        for name, value in values.items():
+            if getattr(self, name) is value:
+                continue
+            try:
+                self.set_trait(name, value)
+            except Exception as error:  # an observer of the old value failed: say so
+                failures += f"; restoring {name!r} failed: {error}"
+        return failures
 
     # -- background work -------------------------------------------------------------------
     def _run(self, channel: str, fn: Callable[[Job], None], *, priority: int = 0) -> None:

@@ -15,6 +15,8 @@ from torch import nn
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._png import png_export
+from nnwidgets._traits import Float as Setting
+from nnwidgets._traits import Int as Count
 from nnwidgets._traits import Tensor
 from nnwidgets.compute import (
     ACTIVATIONS,
@@ -27,7 +29,9 @@ from nnwidgets.compute import (
     set_weight,
     unit_maps,
 )
-from nnwidgets.compute.training import check_data
+from nnwidgets.compute._inputs import check_bool, check_int, check_model, check_number
+from nnwidgets.compute.mlp import check_extent
+from nnwidgets.compute.training import TASKS, check_data
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
@@ -38,7 +42,28 @@ FRAME_INTERVAL = 1 / 30
 CHART_INTERVAL, CHART_POINTS = 0.25, 400
 #: Most hidden layers and units per layer the controls allow.
 MAX_LAYERS, MAX_UNITS = 6, 8
+#: Most grid points per side of the maps (each map is resolution^2 values per unit).
+MAX_RESOLUTION = 512
 CUSTOM = "custom"
+
+
+def _check_points(x: Any, y: Any, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check data (X, y) before a model is built for it: X (n, 1 or 2), y labels or targets."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    try:
+        shape = tuple(torch.as_tensor(x).shape)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"data X must be a tensor or an array, got {type(x).__name__}") from error
+    if len(shape) != 2 or shape[1] not in (1, 2):
+        raise ValueError(
+            f"data X has shape {shape}: {shape[1] if len(shape) == 2 else 'no'} inputs per point; "
+            "the explorer needs (n, 1) or (n, 2)"
+        )
+    task = task or ("regression" if shape[1] == 1 else "classification")
+    # any number of classes: the network is checked against the data once it is built
+    outputs = 1 if task == "regression" else 2**62
+    return check_data(x, y, in_features=shape[1], out_features=outputs, task=task)
 
 
 def _quantize(rows: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
@@ -115,12 +140,12 @@ class MLPExplorer(NNWidget):
     activation = Enum((*ACTIVATIONS, CUSTOM), default_value="tanh").tag(sync=True)
     dataset = Unicode("spirals", help="Built-in data set, or 'custom'.").tag(sync=True)
     datasets = List(Unicode(), help="Data sets the picker offers.").tag(sync=True)
-    lr = Float(0.03).tag(sync=True)
-    batch_size = Int(10).tag(sync=True)
-    l1 = Float(0.0).tag(sync=True)
-    l2 = Float(0.0).tag(sync=True)
-    noise = Float(0.0).tag(sync=True)
-    test_fraction = Float(0.5).tag(sync=True)
+    lr = Setting(0.03).tag(sync=True)
+    batch_size = Count(10).tag(sync=True)
+    l1 = Setting(0.0).tag(sync=True)
+    l2 = Setting(0.0).tag(sync=True)
+    noise = Setting(0.0).tag(sync=True)
+    test_fraction = Setting(0.5).tag(sync=True)
 
     def __init__(
         self,
@@ -141,23 +166,29 @@ class MLPExplorer(NNWidget):
         resolution: int = 64,
         seed: int = 0,
     ) -> None:
-        self._seed = seed
-        self._resolution = resolution
-        self._custom = None if isinstance(data, str) else data
+        self._seed = check_int(seed, "seed", low=None)
+        self._resolution = check_int(resolution, "resolution", low=2, high=MAX_RESOLUTION)
+        train_in_place = check_bool(train_in_place, "train_in_place")
+        extent = None if extent is None else check_extent(extent)
+        if model is not None:
+            mlp_layers(check_model(model))  # a feed-forward stack, checked before the data
+        if isinstance(data, str):
+            if data not in (*TOY_DATASETS, *TOY_CURVES):
+                raise ValueError(
+                    f"unknown data set {data!r}; choose one of {TOY_DATASETS + TOY_CURVES} "
+                    "or pass (X, y)"
+                )
+        elif not isinstance(data, tuple | list) or len(data) != 2:
+            raise TypeError(f"data must be a built-in set's name or a pair (X, y), got {data!r}")
+        self._custom = None if isinstance(data, str) else tuple(data)
         name = data if isinstance(data, str) else CUSTOM
-        if isinstance(data, str) and data not in (*TOY_DATASETS, *TOY_CURVES):
-            raise ValueError(
-                f"unknown data set {data!r}; choose one of {TOY_DATASETS + TOY_CURVES} "
-                "or pass (X, y)"
-            )
-        x, y = self._load(name, noise)
-        if len(x) == 0:
-            raise ValueError("the data set is empty: give at least one point")
-        dims = int(torch.as_tensor(x).reshape(len(x), -1).shape[1])
+        x, y = self._load(name, check_number(noise, "noise", low=0, high=1))
+        x, y = _check_points(x, y, task)
+        dims = x.shape[1]
         task = task or ("regression" if dims == 1 else "classification")
         if model is None:
-            outputs = 1 if task == "regression" else int(torch.as_tensor(y).max()) + 1
-            model = build_mlp(dims, tuple(hidden), max(outputs, 1), activation, seed=seed)
+            outputs = 1 if task == "regression" else int(y.max()) + 1
+            model = build_mlp(dims, hidden, max(outputs, 1), activation, seed=self._seed)
             train_in_place = True  # our own model
             editable = True
         else:
@@ -190,8 +221,7 @@ class MLPExplorer(NNWidget):
     # -- public API ----------------------------------------------------------------------
     def train(self, steps: int = 1000, *, wait: bool = True) -> None:
         """Take ``steps`` SGD steps in the background (and wait for them by default)."""
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
+        steps = check_int(steps, "steps")
         self.playing = False
         self._run("train", lambda job: self._train_steps(job, steps))
         if wait:
@@ -559,6 +589,11 @@ class MLPExplorer(NNWidget):
         return self.activation if self.activation != CUSTOM else "tanh"
 
     def _check_edit(self, layer: int, out_unit: int, in_unit: int, value: float) -> None:
+        layer, out_unit, in_unit = (
+            check_int(v, name, low=None)
+            for v, name in ((layer, "layer"), (out_unit, "unit"), (in_unit, "in_unit"))
+        )
+        value = check_number(value, "value")
         sizes = self.layer_sizes
         if not 0 <= layer < len(sizes) - 1:
             raise ValueError(f"layer {layer} is out of range [0, {len(sizes) - 1})")
@@ -566,7 +601,7 @@ class MLPExplorer(NNWidget):
             raise ValueError(
                 f"unit out of range for layer {layer} of shape {sizes[layer + 1]}x{sizes[layer]}"
             )
-        if value != value or abs(value) > 1e6:
+        if abs(value) > 1e6:
             raise ValueError(f"a weight must be a finite number of at most 1e6, got {value}")
 
     # -- validation ------------------------------------------------------------------------
@@ -585,6 +620,13 @@ class MLPExplorer(NNWidget):
 
     @validate("activation")
     def _check_activation(self, proposal: dict) -> str:
-        if hasattr(self, "_trainer") and not self.editable and proposal["value"] != self.activation:
-            raise TraitError("the activation of a model trained in place cannot change")
+        # compared with the model, not with the trait (which, in a batch of writes from the
+        # front-end, already holds the new value)
+        if hasattr(self, "_trainer") and not self.editable:
+            names = {layer.activation for layer in mlp_layers(self.model)[:-1]}
+            own = names.pop() if len(names) == 1 and names <= set(ACTIVATIONS) else CUSTOM
+            if proposal["value"] != own:
+                raise TraitError(
+                    f"the activation of a model trained in place cannot change (it is {own!r})"
+                )
         return proposal["value"]

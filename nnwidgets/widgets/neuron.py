@@ -9,15 +9,25 @@ from typing import Any
 
 import torch
 from torch import nn
-from traitlets import Bool, Enum, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets import Bool, Enum, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
 from nnwidgets._png import png_export
-from nnwidgets._traits import Tensor
+from nnwidgets._traits import Float, Int, Tensor
 from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
-from nnwidgets.compute.maximize import input_channels, normalizer
+from nnwidgets.compute._inputs import (
+    ImageDataset,
+    Normalization,
+    check_bool,
+    check_image,
+    check_int,
+    check_model,
+    conv_channels,
+    int_tuple,
+)
+from nnwidgets.compute._outputs import check_selector
+from nnwidgets.compute.maximize import OBJECTIVES, find_layer, input_channels, normalizer
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
-from nnwidgets.widgets._dataset import DatasetView, as_input
 from nnwidgets.widgets._worker import Job
 
 OUTPUT = "output"
@@ -162,31 +172,56 @@ class NeuronExplorer(NNWidget):
         output: Any = None,
         seed: int = 0,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
-        self.model = model
-        self._data = None if dataset is None else DatasetView(dataset)
+        self.model = check_model(model)
+        find_layer(model, layer or None)
+        known = conv_channels(model)
+        k = check_int(k, "k")
+        unit = check_int(unit, "unit", low=0)
+        if objective is not None and objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES[1:]}, got {objective!r}")
+        self._position = None if position is None else int_tuple(position, "position")
+        self._output = check_selector(output)
+        self._precompute = check_bool(precompute, "precompute")
+        self._seed = check_int(seed, "seed", low=None)
+        self._data = None
+        if isinstance(dataset, torch.Tensor) and dataset.ndim != 4:
+            raise ValueError(
+                f"a dataset tensor must hold images (N, C, H, W), got shape {tuple(dataset.shape)}"
+            )
+        if dataset is not None:
+            self._data = ImageDataset(dataset, "dataset", channels=known)
+            if not self._data.random_access:
+                raise TypeError(
+                    "dataset iterates an IterableDataset; the explorer shows dataset images by "
+                    "index: pass a map-style Dataset (or a DataLoader over one)"
+                )
         sample = self._data.sample if self._data is not None else None
         if input is not None:
-            self._input = as_input(input, "input")
+            self._input = (
+                check_image(input, "input", channels=known).detach().to("cpu", torch.float32)
+            )
             self._input_name = "your input"
             sample = self._input if sample is None else sample
         else:
             self._input = None if self._data is None else self._data.sample
             self._input_name = "dataset example #0"
-        self._channels = int(sample.shape[0]) if sample is not None else channels
-        self._channels = self._channels or input_channels(model)
+        if sample is not None:
+            self._channels = int(sample.shape[0])
+        elif channels is not None:
+            self._channels = check_int(channels, "channels")
+        else:
+            self._channels = input_channels(model)
+        Normalization.create(normalize, "normalize", channels=self._channels)
         self._normalize = normalize
         display = display if display is not None else normalize
         self._display = display_transform(sample, display) if sample is not None else None
-        self._position = position
-        self._output = output
+        if labels is not None and (isinstance(labels, str) or not isinstance(labels, Sequence)):
+            raise TypeError(f"labels must be a sequence of class names, got {labels!r}")
         self._labels = None if labels is None else [str(n) for n in labels]
         self._k = k
-        self._precompute = precompute
-        self._seed = seed
+        self._units_of: dict[tuple[str, int], tuple[int, tuple[int, ...]]] = {}
+        self._configured: str | None = None  # the layer the unit-dependent state is for
+        self._checked: dict[str, tuple[str, Any]] = {}  # value -> layer it was validated for
         self._activations: torch.Tensor | None = None  # (N, U) dataset activations
         self._images: torch.Tensor | None = None  # (U, C, H, W) final images, NaN when not yet
         self._in_flight: set[int] = set()
@@ -200,7 +235,7 @@ class NeuronExplorer(NNWidget):
         super().__init__(
             layers=names,
             layer=layer_name,
-            maximize=maximize,
+            maximize=check_bool(maximize, "maximize"),
             steps=steps if steps is not None else (128 if default_size <= 64 else 256),
             size=size if size is not None else default_size,
             regularization=1.0 if regularization is None else regularization,
@@ -279,49 +314,96 @@ class NeuronExplorer(NNWidget):
             )
         return unit
 
+    # Validators read the other settings from the traits, not from what was computed for the
+    # old layer: values written together (set_state, hold_trait_notifications) are validated
+    # against each other.
+    def _layer_units(self, layer: str, size: int) -> tuple[int, tuple[int, ...]]:
+        """Units and activation shape of ``layer`` for synthesized images of side ``size``."""
+        key = (layer, size)
+        if key not in self._units_of:
+            arg = None if layer == OUTPUT else layer
+            shape = (self._channels, size, size)
+            self._units_of[key] = layer_units(self.model, arg, shape, output=self._output)
+        return self._units_of[key]
+
+    def _objectives_for(self, layer: str, size: int) -> tuple[str, ...]:
+        if layer == OUTPUT:
+            return ("logit",)
+        return OBJECTIVES_BY_RANK.get(len(self._layer_units(layer, size)[1]), ("linear",))
+
     @validate("layer")
     def _check_layer(self, proposal: dict) -> str:
         if proposal["value"] not in self.layers:
             raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
+        if self._configured is not None:  # not during construction
+            self._layer_units(proposal["value"], self.size)  # the model must run to the layer
         return proposal["value"]
 
     @validate("unit")
     def _check_unit_trait(self, proposal: dict) -> int:
-        try:
-            return self._check_unit(proposal["value"])
-        except ValueError as error:
-            raise TraitError(str(error)) from error
+        unit = proposal["value"]
+        if self._configured is not None:
+            count = self._layer_units(self.layer, self.size)[0]
+            if not 0 <= unit < count:
+                raise TraitError(
+                    f"unit {unit} is out of range: layer {self.layer!r} has {count} units "
+                    f"(0 to {count - 1})"
+                )
+        self._checked["unit"] = (self.layer, unit)
+        return unit
 
     @validate("objective")
     def _check_objective(self, proposal: dict) -> str:
-        if self.objectives and proposal["value"] not in self.objectives:
-            raise TraitError(
-                f"objective {proposal['value']!r} does not apply to layer {self.layer!r}; "
-                f"choose one of {self.objectives}"
-            )
+        if self._configured is not None:
+            options = self._objectives_for(self.layer, self.size)
+            if proposal["value"] not in options:
+                raise TraitError(
+                    f"objective {proposal['value']!r} does not apply to layer {self.layer!r}; "
+                    f"choose one of {list(options)}"
+                )
+        self._checked["objective"] = (self.layer, proposal["value"])
         return proposal["value"]
 
     _check_steps = in_range("steps", low=1, high=10_000)
-    _check_size = in_range("size", low=4, high=1024)
     _check_regularization = in_range("regularization", low=0, high=float("inf"), high_open=True)
+
+    @validate("size")
+    def _check_size(self, proposal: dict) -> int:
+        size = proposal["value"]
+        if not 4 <= size <= 1024:
+            raise TraitError(f"size must be in [4, 1024], got {size}")
+        if self._configured is not None:
+            self._layer_units(self.layer, size)  # the model must take images of this size
+        return size
+
+    def _written_with_layer(self, name: str) -> bool:
+        """Whether the current value of ``name`` was validated for the current layer."""
+        return self._checked.get(name) == (self.layer, getattr(self, name))
 
     # -- reactions -------------------------------------------------------------------------
     @observe("layer")
     def _layer_changed(self, _change: dict) -> None:
-        if self.objectives:  # not during construction
-            self._configure(None)
-            self.unit = 0
-            self._restart()
+        if self._configured is None:  # during construction
+            return
+        # a unit or objective written together with the layer is kept; else the defaults
+        keep_objective = self._written_with_layer("objective")
+        unit = self.unit if self._written_with_layer("unit") else 0
+        self._configure(self.objective if keep_objective else None)
+        self.unit = unit
+        self._restart()
 
     @observe("objective", "maximize", "steps", "size", "regularization")
-    def _settings_changed(self, _change: dict) -> None:
-        if self.objectives and self._images is not None:
-            self._restart(examples=_change["name"] in ("objective", "maximize"))
+    def _settings_changed(self, change: dict) -> None:
+        if self._configured != self.layer or self._images is None:
+            return  # construction, or a layer change that restarts everything anyway
+        if change["name"] == "size":
+            self._configure(self.objective)
+        self._restart(examples=change["name"] in ("objective", "maximize"))
 
     @observe("unit")
     def _unit_changed(self, change: dict) -> None:
-        if self._images is None:
-            return
+        if self._images is None or self._configured != self.layer:
+            return  # a layer change restarts with this unit first
         unit = change["new"]
         if self.unit_done[unit] or unit in self._in_flight:
             return
@@ -348,11 +430,8 @@ class NeuronExplorer(NNWidget):
     # -- background work ------------------------------------------------------------------
     def _configure(self, objective: str | None) -> None:
         """Read the layer's size and the objectives that apply to it."""
-        count, shape = layer_units(self.model, self._layer_arg(), self.input_shape)
-        if self.layer == OUTPUT:
-            options: tuple[str, ...] = ("logit",)
-        else:
-            options = OBJECTIVES_BY_RANK.get(len(shape), ("linear",))
+        count, shape = self._layer_units(self.layer, self.size)
+        options = self._objectives_for(self.layer, self.size)
         if objective is not None and objective not in options:
             raise ValueError(
                 f"objective {objective!r} does not apply to layer {self.layer!r} with activations "
@@ -369,9 +448,11 @@ class NeuronExplorer(NNWidget):
             names = [f"{kind} {i}" for i in range(count)]
         with self.hold_sync():
             self.objectives = list(options)
-            self.objective = objective or options[0]
             self.unit_count = count
             self.unit_labels = names
+            self._configured = None  # the objective is checked above; its change restarts nothing
+            self.objective = objective or options[0]
+            self._configured = self.layer
 
     def _layer_arg(self) -> str | None:
         return None if self.layer == OUTPUT else self.layer
@@ -527,7 +608,7 @@ class NeuronExplorer(NNWidget):
         top = top_activations(
             self.model,
             self._layer_arg(),
-            data.source,
+            data,
             k=min(self._k, len(data)),
             objective=self.objective,
             position=self._position if self.objective == "neuron" else None,

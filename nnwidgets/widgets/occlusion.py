@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets
 import torch
 from torch import nn
-from traitlets import Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
+from traitlets import Dict, Enum, List, TraitError, Unicode, observe, validate
 
 from nnwidgets import colormaps
 from nnwidgets._image import (
@@ -22,8 +22,17 @@ from nnwidgets._image import (
     to_rgb8,
 )
 from nnwidgets._png import png_export
-from nnwidgets._traits import Tensor
+from nnwidgets._traits import Float, Int, Pair, Tensor
 from nnwidgets.compute import OcclusionGrid, occlusion_outputs, predict
+from nnwidgets.compute._inputs import (
+    check_bool,
+    check_image,
+    check_int,
+    check_model,
+    check_number,
+    conv_channels,
+)
+from nnwidgets.compute._outputs import check_selector
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._charts import ProbabilityBars
 from nnwidgets.widgets._worker import Job
@@ -31,27 +40,6 @@ from nnwidgets.widgets._worker import Job
 FILLS = ("zero", "mean", "blur", "value")
 #: Most classes whose per-position probabilities the front-end keeps for instant answers.
 MAX_CACHED_CLASSES = 16
-
-
-def _as_image(image: Any) -> torch.Tensor:
-    if not isinstance(image, torch.Tensor):
-        raise TypeError(
-            f"image must be a torch.Tensor of shape (C, H, W), got {type(image).__name__}"
-        )
-    if image.ndim == 4 and image.shape[0] == 1:
-        image = image[0]
-    if image.ndim != 3:
-        raise ValueError(
-            f"image must have shape (C, H, W) or (1, C, H, W), got {tuple(image.shape)}"
-        )
-    if not image.is_floating_point():
-        raise TypeError(
-            f"image must be a floating-point tensor, got {image.dtype}; convert it first, "
-            "e.g. image.float() / 255"
-        )
-    if not torch.isfinite(image).all():
-        raise ValueError("image contains NaN or infinite values")
-    return image.detach().to("cpu", torch.float32).clone()
 
 
 class OcclusionExplorer(NNWidget):
@@ -121,12 +109,10 @@ class OcclusionExplorer(NNWidget):
     sweep_geometry = Dict(help="window, stride and counts of the cached sweep.").tag(sync=True)
 
     # settings (both ways)
-    window = List(Int(), minlen=2, maxlen=2, help="[height, width] of the occluder.").tag(sync=True)
-    stride = List(Int(), minlen=2, maxlen=2, help="[height, width] step of the sweep.").tag(
-        sync=True
-    )
+    window = Pair(help="[height, width] of the occluder (an int: a square).").tag(sync=True)
+    stride = Pair(help="[height, width] step of the sweep, at most the window.").tag(sync=True)
     fill = Enum(FILLS, default_value="zero", help="What covers the occluded patch.").tag(sync=True)
-    fill_value = Float(0.0, help="Fill value when fill is 'value'.").tag(sync=True)
+    fill_value = Float(0.0, float32=True, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
     value_mode = Enum(("probability", "raw"), default_value="probability").tag(sync=True)
     opacity = Float(0.6, help="Opacity of the map over the image.").tag(sync=True)
@@ -151,17 +137,27 @@ class OcclusionExplorer(NNWidget):
         memory_budget: int | None = None,
         incremental: bool | None = None,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model = model
-        self._x = _as_image(image)
-        self._output = output
-        self._batch_size = batch_size
-        self._memory_budget = memory_budget
-        self._incremental = incremental
+        self.model = check_model(model)
+        image = check_image(image, "image", channels=conv_channels(model))
+        self._x = image.detach().to("cpu", torch.float32).clone()
+        self._output = check_selector(output)
+        self._batch_size = None if batch_size is None else check_int(batch_size, "batch_size")
+        self._memory_budget = (
+            None if memory_budget is None else check_int(memory_budget, "memory_budget")
+        )
+        self._incremental = None if incremental is None else check_bool(incremental, "incremental")
         self._display = display_transform(self._x, display)
         self._view_size = display_size(*self._x.shape[1:])
-        self._dataset_mean = None if dataset_mean is None else torch.as_tensor(dataset_mean).float()
+        self._dataset_mean = self._check_mean(dataset_mean)
+        fill_name, fill_value = self._check_fill(fill)
+        if labels is not None and (isinstance(labels, str) or not isinstance(labels, Sequence)):
+            raise TypeError(f"labels must be a sequence of class names, got {labels!r}")
+        target = None if target is None else check_int(target, "target", low=0)
+        top_k = check_int(top_k, "top_k")
+        height, width = self._x.shape[1:]
+        win = self._pair(window, "window", default=max(1, round(min(height, width) / 6)))
+        step = self._pair(stride, "stride", default=max(1, min(win) // 2))
+        OcclusionGrid.create(tuple(self._x.shape), tuple(win), tuple(step))  # they fit the image
         self._clean_outputs = predict(model, self._x[None], output=output)[0].float().cpu()
         classes = self._clean_outputs.numel()
         names = [str(i) for i in range(classes)] if labels is None else [str(n) for n in labels]
@@ -170,10 +166,6 @@ class OcclusionExplorer(NNWidget):
         self._sweep_outputs: torch.Tensor | None = None
         self._sweep_grid: OcclusionGrid | None = None
         self._heatmap: torch.Tensor | None = None
-        height, width = self._x.shape[1:]
-        win = self._pair(window, "window", default=max(1, round(min(height, width) / 6)))
-        step = self._pair(stride, "stride", default=max(1, win[0] // 2))
-        fill_name, fill_value = (fill, 0.0) if isinstance(fill, str) else ("value", float(fill))
         clean_probs = self._clean_outputs.softmax(0)
         super().__init__(
             image=to_rgb8(resize(self._display(self._x), self._view_size)),
@@ -209,8 +201,10 @@ class OcclusionExplorer(NNWidget):
 
     def occlude(self, row: int, col: int, *, wait: bool = True) -> None:
         """Occlude the patch centred on pixel (row, col), as a click there does."""
-        top = min(max(int(row) - self.window[0] // 2, 0), self.image_size[0] - self.window[0])
-        left = min(max(int(col) - self.window[1] // 2, 0), self.image_size[1] - self.window[1])
+        row, col = check_int(row, "row", low=None), check_int(col, "col", low=None)
+        check_bool(wait, "wait")
+        top = min(max(row - self.window[0] // 2, 0), self.image_size[0] - self.window[0])
+        left = min(max(col - self.window[1] // 2, 0), self.image_size[1] - self.window[1])
         self._on_probe(y=top, x=left, id=self.probe_id + 1)
         if wait:
             self.wait()
@@ -262,15 +256,33 @@ class OcclusionExplorer(NNWidget):
 
     # -- validation of settings ----------------------------------------------------------
     def _pair(self, value: Any, name: str, default: int) -> list[int]:
-        value = default if value is None else value
-        pair = [value, value] if isinstance(value, int) else value
-        if (
-            not isinstance(pair, list | tuple)
-            or len(pair) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
-        ):
-            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return list(pair)
+        try:
+            return Pair().validate(None, default if value is None else value)
+        except TraitError:
+            raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}") from None
+
+    def _check_fill(self, fill: Any) -> tuple[str, float]:
+        if isinstance(fill, str):
+            if fill not in FILLS or fill == "value":
+                raise ValueError(f"fill must be one of {FILLS[:-1]} or a number, got {fill!r}")
+            return fill, 0.0
+        if isinstance(fill, bool) or not isinstance(fill, int | float):
+            raise TypeError(f"fill must be one of {FILLS[:-1]} or a number, got {fill!r}")
+        return "value", check_number(fill, "fill", float32=True)
+
+    def _check_mean(self, mean: Any) -> torch.Tensor | None:
+        if mean is None:
+            return None
+        try:
+            values = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"dataset_mean must be numbers, got {mean!r}") from error
+        channels = self._x.shape[0]
+        if values.numel() not in (1, channels):
+            raise ValueError(f"dataset_mean needs 1 or {channels} values, got {values.numel()}")
+        if not bool(torch.isfinite(values).all()):
+            raise ValueError(f"dataset_mean must be finite, got {values.tolist()}")
+        return values
 
     @validate("window")
     def _check_window(self, proposal: dict) -> list[int]:
@@ -285,9 +297,20 @@ class OcclusionExplorer(NNWidget):
     @validate("stride")
     def _check_stride(self, proposal: dict) -> list[int]:
         h, w = proposal["value"]
-        if h < 1 or w < 1:
-            raise TraitError(f"stride must be at least 1 in each direction, got {[h, w]}")
+        window = self.window  # the new window when both are written together
+        if not (1 <= h <= window[0] and 1 <= w <= window[1]):
+            raise TraitError(
+                f"stride {[h, w]} must be between [1, 1] and the window {window}, or some "
+                "pixels would never be occluded"
+            )
         return [h, w]
+
+    @observe("window")
+    def _window_changed(self, change: dict) -> None:
+        # a smaller window keeps the sweep complete: the stride follows it down
+        stride = [min(s, w) for s, w in zip(self.stride, change["new"], strict=True)]
+        if stride != self.stride:
+            self.stride = stride
 
     @validate("target")
     def _check_target(self, proposal: dict) -> int:
@@ -305,12 +328,6 @@ class OcclusionExplorer(NNWidget):
         if proposal["value"] < 1:
             raise TraitError("top_k must be at least 1")
         return min(proposal["value"], self._clean_outputs.numel())
-
-    @validate("fill_value")
-    def _check_fill_value(self, proposal: dict) -> float:
-        if proposal["value"] != proposal["value"] or abs(proposal["value"]) == float("inf"):
-            raise TraitError("fill_value must be a finite number")
-        return proposal["value"]
 
     # -- reactions ---------------------------------------------------------------------
     @observe("window", "stride", "fill", "fill_value")

@@ -179,6 +179,21 @@ CASES = {
         ValueError,
         "extent",
     ),
+    "trainer lr": (
+        lambda m: Trainer(build_mlp(), torch.rand(4, 2), torch.zeros(4), lr="fast"),
+        TypeError,
+        "lr",
+    ),
+    "trainer batch_size bool": (
+        lambda m: Trainer(build_mlp(), torch.rand(4, 2), torch.zeros(4), batch_size=True),
+        TypeError,
+        "batch_size",
+    ),
+    "trainer steps 0": (
+        lambda m: Trainer(build_mlp(), torch.rand(4, 2), torch.zeros(4)).step(0),
+        ValueError,
+        "n must",
+    ),
     # data with NaN or infinite values
     "occlusion nan image": (
         lambda m: occlusion(m, torch.full((1, 1, 8, 8), float("nan")), 2, 2),

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 from torch import nn
+from traitlets import TraitError
 
 import nnwidgets as nw
 from nnwidgets.compute import build_mlp
@@ -171,4 +172,63 @@ def test_bad_trait_values_are_rejected():
 )
 def test_bad_construction_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
+        nw.MLPExplorer(**kwargs)
+
+
+def test_a_model_trained_in_place_keeps_its_activation_whoever_writes():
+    model = build_mlp(2, (4,), 2, "tanh")
+    w = nw.MLPExplorer(model, data="xor", train_in_place=True)
+    assert w.activation == "tanh" and not w.editable
+    w.set_state({"activation": "relu"})
+    assert "cannot change" in w.error and w.activation == "tanh"
+    with pytest.raises(TraitError, match="cannot change"):
+        w.activation = "relu"
+    with pytest.raises(TraitError, match="cannot change"), w.hold_trait_notifications():
+        w.activation = "sigmoid"
+    assert w.activation == "tanh"
+    w.wait(10)  # no background rebuild was started, so none failed
+    assert isinstance(model[1], nn.Tanh) and w.model is model
+    w.close()
+
+
+def test_settings_from_the_front_end_refuse_bools_and_non_finite_numbers():
+    w = nw.MLPExplorer(data="xor")
+    for state in ({"lr": True}, {"batch_size": True}, {"l2": float("inf")}, {"noise": False}):
+        w.error = ""
+        w.set_state(state)
+        assert "Rejected a value" in w.error, state
+    assert (w.lr, w.batch_size, w.l2, w.noise) == (0.03, 10, 0.0, 0.0)
+    w.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kind", "words"),
+    [
+        (
+            {"data": (torch.rand(4, 2), torch.tensor([0.0, 1.0, float("nan"), 1.0]))},
+            ValueError,
+            "labels contain NaN",
+        ),
+        (
+            {"data": (torch.rand(2, 1), torch.tensor([0.0, float("inf")])), "task": "regression"},
+            ValueError,
+            "NaN or infinite",
+        ),
+        ({"data": (torch.rand(4, 2),)}, TypeError, "pair"),
+        ({"data": (torch.rand(4, 2), torch.zeros(4)), "task": "cls"}, ValueError, "task"),
+        ({"model": lambda x: x}, TypeError, "nn.Module"),
+        ({"resolution": True}, TypeError, "resolution"),
+        ({"resolution": 100_000}, ValueError, "resolution"),
+        ({"hidden": (True, 3)}, TypeError, "hidden"),
+        ({"hidden": 4}, TypeError, "hidden"),
+        ({"seed": 1.5}, TypeError, "seed"),
+        ({"extent": (0, float("inf"), 0, 1)}, ValueError, "extent"),
+        ({"train_in_place": "yes"}, TypeError, "train_in_place"),
+        ({"noise": float("nan")}, ValueError, "noise"),
+        ({"batch_size": 0}, TraitError, "batch_size"),
+        ({"lr": True}, TraitError, "lr"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, kind, words):
+    with pytest.raises(kind, match=words):
         nw.MLPExplorer(**kwargs)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
+from traitlets import TraitError
 
 import nnwidgets as nw
 from nnwidgets.compute import layer_activations
@@ -159,3 +162,121 @@ def test_model_untouched_after_a_stop(digits, fingerprint, same_fingerprint):
     w.wait(60)
     w.close()
     same_fingerprint(before, fingerprint(model))
+
+
+def two_conv_net() -> nn.Module:
+    """Layer "0" has 4 units, layer "2" has 10."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 10, 3, padding=1))
+
+
+def test_a_bool_unit_from_the_front_end_is_rejected_and_rolled_back():
+    w = nw.NeuronExplorer(small_net(), "0", precompute=False, size=8, **FAST)
+    w.wait(30)
+    w.set_state({"unit": True})
+    assert "Rejected a value" in w.error and w.unit == 0 and type(w.unit) is int
+    with pytest.raises(TraitError):
+        w.unit = True
+    w.close()
+
+
+@pytest.mark.parametrize("order", ["layer first", "unit first"])
+def test_layer_and_unit_written_together_are_validated_together(order):
+    w = nw.NeuronExplorer(two_conv_net(), "0", precompute=False, size=8, **FAST)
+    w.wait(30)
+    state = {"layer": "2", "unit": 7} if order == "layer first" else {"unit": 7, "layer": "2"}
+    w.set_state(state)  # unit 7 does not exist in layer "0", it does in layer "2"
+    w.wait(30)
+    assert w.error == ""
+    assert (w.layer, w.unit, w.unit_count) == ("2", 7, 10)
+    assert w.unit_done[7] == 1
+    w.set_state({"layer": "0", "unit": 8})  # layer "0" has no unit 8: both rejected
+    assert "unit 8 is out of range" in w.error
+    assert (w.layer, w.unit) == ("2", 7)
+    with w.hold_trait_notifications():  # the same from Python
+        w.layer = "0"
+        w.unit = 3
+    w.wait(30)
+    assert (w.layer, w.unit, w.unit_count) == ("0", 3, 4)
+    w.layer = "2"  # alone, a layer change starts at unit 0
+    w.wait(30)
+    assert w.unit == 0
+    w.close()
+
+
+def test_a_size_the_model_cannot_take_is_rejected_before_work():
+    w = nw.NeuronExplorer(small_net(), "3", precompute=False, size=8, **FAST)
+    w.wait(30)
+    w.set_state({"size": 12})  # the linear head takes 8 x 8 images only
+    assert "Rejected a value" in w.error and w.size == 8
+    w.close()
+
+
+def test_thumbnails_of_a_shuffled_loader_are_the_ranked_images(digits):
+    images = digits.images[:48]
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, digits.targets[:48]), batch_size=8, shuffle=True
+    )
+    w = nw.NeuronExplorer(digits.model, "fc1", dataset=loader, precompute=False, **FAST)
+    w.wait(60)
+    expected = layer_activations(digits.model, "fc1", images).topk(9, dim=0).indices.T
+    assert torch.equal(w.top_indices.long(), expected)
+    for unit in (0, 5, 31):
+        for rank in range(3):
+            shown = w.examples[w.top_slots[unit, rank]]
+            assert torch.equal(shown, w._thumbnail(images[expected[unit, rank]]))
+    w.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kind", "words"),
+    [
+        ({"k": True}, TypeError, "k must"),
+        ({"k": 0}, ValueError, "k must"),
+        ({"unit": True}, TypeError, "unit"),
+        ({"seed": "0"}, TypeError, "seed"),
+        ({"precompute": "yes"}, TypeError, "precompute"),
+        ({"layer": 3}, TypeError, "layer"),
+        ({"model": lambda x: x}, TypeError, "nn.Module"),
+        ({"model": "meta"}, ValueError, "meta"),
+        ({"dataset": torch.zeros(0, 1, 16, 16)}, ValueError, "empty"),
+        ({"dataset": torch.rand(4, 16, 16, 1)}, ValueError, "channels-last"),
+        ({"dataset": torch.full((4, 1, 16, 16), float("nan"))}, ValueError, "NaN"),
+        ({"dataset": "images"}, TypeError, "dataset"),
+        ({"input": torch.rand(16, 16, 1)}, ValueError, "channels-last"),
+        ({"normalize": ([0.5], [0.0])}, ValueError, "std"),
+        ({"normalize": 0.5}, TypeError, "normalize"),
+        ({"labels": "0123456789"}, TypeError, "labels"),
+        ({"objective": "pixels"}, ValueError, "objective"),
+    ],
+)
+def test_bad_constructor_arguments_are_named_before_any_work(digits, kwargs, kind, words):
+    calls = []
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = copy.deepcopy(digits.model)
+
+        def forward(self, x):
+            calls.append(len(x))
+            return self.inner(x)
+
+    model = Counting()
+    if kwargs.get("model") == "meta":
+        kwargs = {**kwargs, "model": model.to("meta")}
+    arguments = {"model": model, "layer": "inner.fc1", "size": 16, "precompute": False, **kwargs}
+    with pytest.raises(kind, match=words):
+        nw.NeuronExplorer(**arguments)
+    assert calls == [], "the model ran before the argument was checked"
+
+
+def test_an_iterable_dataset_is_refused_clearly(digits):
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(digits.images[:4])
+
+    loader = torch.utils.data.DataLoader(Stream(), batch_size=2)
+    with pytest.raises(TypeError, match="map-style"):
+        nw.NeuronExplorer(digits.model, "fc1", dataset=loader)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 
 import pytest
 import torch
 from torch import nn
+from traitlets import TraitError
 
 import nnwidgets as nw
 from nnwidgets.compute import occlusion, predict
@@ -309,7 +311,7 @@ def test_constructor_errors_are_clear(digits):
     model = digits.model
     with pytest.raises(TypeError, match=r"nn\.Module"):
         nw.OcclusionExplorer(lambda x: x, digits.images[0])
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(TypeError, match=r"floating.point"):
         nw.OcclusionExplorer(model, (digits.images[0] * 255).to(torch.uint8))
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         nw.OcclusionExplorer(model, digits.images[0, 0])
@@ -378,3 +380,96 @@ def test_display_includes_the_probability_chart(explorer):
     assert len(bars.x) >= 5
     bars._handle_custom_msgs(bars, {"event": "element_click", "data": {"index": 2}})
     assert explorer.target == explorer.chart._classes[2]
+
+
+def test_a_fill_value_that_overflows_float32_is_rejected_on_write(explorer):
+    explorer.fill = "value"
+    explorer.set_state({"fill_value": 1e39})
+    assert "float32" in explorer.error and explorer.fill_value == 0.0
+    with pytest.raises(TraitError, match="float32"):
+        explorer.fill_value = -1e39
+    explorer.error = ""
+    send(explorer, type="probe", y=0, x=0, id=1)  # later clicks and sweeps still work
+    explorer.sweep(wait=True)
+    assert explorer.probe == [0, 0] and explorer.heatmap is not None and explorer.error == ""
+
+
+def test_any_failure_in_a_message_handler_is_shown_not_raised(explorer, monkeypatch):
+    def broken():
+        raise RuntimeError("value cannot be converted to type float without overflow")
+
+    monkeypatch.setattr(explorer, "_baseline", broken)
+    for kind in ("probe", "sweep"):
+        content = {"type": "probe", "y": 0, "x": 0, "id": 1} if kind == "probe" else {"type": kind}
+        explorer.error = ""
+        send(explorer, **content)  # must not raise
+        assert "overflow" in explorer.error
+
+
+def test_window_and_stride_written_together_are_checked_together(explorer):
+    explorer.set_state({"window": [8, 8], "stride": [6, 6]})  # 6 > the old window 4
+    assert explorer.error == "" and (explorer.window, explorer.stride) == ([8, 8], [6, 6])
+    explorer.set_state({"window": [2, 2], "stride": [3, 3]})
+    assert "stride" in explorer.error and explorer.window == [8, 8]
+    explorer.window = 3  # an int, as the constructor takes it; the stride follows it down
+    assert explorer.window == [3, 3] and explorer.stride == [3, 3]
+    explorer.sweep(wait=True)
+    assert explorer.heatmap is not None
+
+
+def test_a_sweep_with_a_budget_of_one_copy_equals_the_default(digits):
+    maps = []
+    for budget in (None, 1):
+        w = nw.OcclusionExplorer(
+            digits.model, digits.images[0], window=4, stride=2, memory_budget=budget
+        )
+        w.sweep(wait=True)
+        maps.append(w.heatmap)
+        w.close()
+    torch.testing.assert_close(maps[1], maps[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "kind", "words"),
+    [
+        ({"image": torch.zeros(1, 0, 16)}, ValueError, "image is empty"),
+        ({"image": torch.rand(16, 16, 1)}, ValueError, "channels-last"),
+        ({"image": torch.rand(2, 1, 16, 16)}, ValueError, "one image"),
+        ({"model": "meta"}, ValueError, "meta"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"memory_budget": True}, TypeError, "memory_budget"),
+        ({"top_k": 0}, ValueError, "top_k"),
+        ({"target": True}, TypeError, "target"),
+        ({"fill": True}, TypeError, "fill"),
+        ({"fill": 1e39}, ValueError, "fill"),
+        ({"fill": "lava"}, ValueError, "fill"),
+        ({"window": (2, 2.5)}, TypeError, "window"),
+        ({"stride": "2"}, TypeError, "stride"),
+        ({"labels": "0123456789"}, TypeError, "labels"),
+        ({"incremental": "yes"}, TypeError, "incremental"),
+        ({"output": 2.5}, TypeError, "output"),
+        ({"dataset_mean": [0.1, 0.2]}, ValueError, "dataset_mean"),
+        ({"dataset_mean": [float("nan")]}, ValueError, "dataset_mean"),
+        ({"display": ([0.5], [0.0])}, ValueError, "std"),
+        ({"display": "auto"}, TypeError, "display"),
+    ],
+)
+def test_bad_constructor_arguments_are_named_before_any_work(digits, kwargs, kind, words):
+    calls = []
+
+    class Counting(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = digits.model
+
+        def forward(self, x):
+            calls.append(len(x))
+            return self.inner(x)
+
+    model = Counting()
+    if kwargs.pop("model", None) == "meta":
+        model = copy.deepcopy(model).to("meta")
+    arguments = {"model": model, "image": digits.images[0], **kwargs}
+    with pytest.raises(kind, match=words):
+        nw.OcclusionExplorer(**arguments)
+    assert calls == [], "the model ran before the argument was checked"

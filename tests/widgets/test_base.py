@@ -1,0 +1,150 @@
+"""NNWidget: nothing the front-end sends raises into the kernel, and rejected writes roll back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from traitlets import TraitError, Unicode, observe, validate
+
+from nnwidgets._traits import Float, Int, Pair
+from nnwidgets.widgets._base import NNWidget, message
+
+
+class Probe(NNWidget):
+    """A widget whose validators and handlers fail in every way a real one might."""
+
+    _esm = "export default {}"
+
+    low = Int(0).tag(sync=True)
+    high = Int(10).tag(sync=True)
+    ratio = Float(0.5, float32=True).tag(sync=True)
+    size = Pair().tag(sync=True)
+    mode = Unicode("a").tag(sync=True)
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, object]] = []
+        super().__init__()
+
+    @validate("low")
+    def _check_low(self, proposal):
+        value = proposal["value"]
+        if value > self.high:  # the high of the same batch, when written together
+            raise TraitError(f"low {value} is above high {self.high}")
+        if value == 7:
+            raise IndexError("seven is not allowed")  # not a TraitError
+        return value
+
+    @validate("mode")
+    def _check_mode(self, proposal):
+        if proposal["value"] == "boom":
+            raise RuntimeError("the validator crashed")
+        return proposal["value"]
+
+    @observe("low", "high", "mode", "ratio")
+    def _changed(self, change):
+        self.seen.append((change["name"], change["new"]))
+        if change["new"] == "observer fails":
+            raise ZeroDivisionError("the observer crashed")
+
+    @message("crash", value=float)
+    def _on_crash(self, value: float) -> None:
+        torch.full((2,), value).to(torch.int8)[5]  # IndexError deep in torch
+
+    @message("echo", text=str)
+    def _on_echo(self, text: str) -> None:
+        self.mode = text
+
+
+@pytest.fixture
+def widget():
+    w = Probe()
+    yield w
+    w.close()
+
+
+def send(widget, **content):
+    widget._handle_message(widget, content, [])
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"type": "crash", "value": 1.0},
+        {"type": "echo", "text": "boom"},
+        {"type": "echo", "text": "observer fails"},
+        {"type": "crash", "value": float("nan")},
+        {"type": "crash", "value": float("inf")},
+        {"type": 3},
+        [],
+        None,
+    ],
+)
+def test_no_message_raises_into_the_kernel(widget, content):
+    widget._handle_message(widget, content, [])  # must not raise
+    assert widget.error
+    widget.error = ""
+    send(widget, type="echo", text="b")  # and the widget keeps working
+    assert widget.mode == "b" and widget.error == ""
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"low": 7},  # the validator raises an IndexError
+        {"low": True},  # a bool is no int
+        {"low": 11},  # above the current high
+        {"mode": "boom"},  # the validator raises a RuntimeError
+        {"mode": "observer fails"},  # the observer raises after the value was set
+        {"ratio": 1e39},  # overflows a float32
+        {"ratio": float("nan")},
+        {"ratio": False},
+        {"size": [1, 2, 3]},
+        {"size": [True, 2]},
+        {"low": 3, "mode": "boom"},  # one bad value rejects the whole batch
+        {"mode": "c", "low": 7},
+    ],
+)
+def test_rejected_front_end_writes_roll_back_and_show_the_error(widget, state):
+    before = {key: getattr(widget, key) for key in ("low", "high", "ratio", "size", "mode")}
+    widget.set_state(state)
+    assert widget.error.startswith("Rejected a value from the front-end")
+    assert {key: getattr(widget, key) for key in before} == before
+
+
+def test_values_written_together_are_validated_against_each_other(widget):
+    widget.set_state({"low": 12, "high": 20})  # 12 is above the old high, not the new one
+    assert widget.error == ""
+    assert (widget.low, widget.high) == (12, 20)
+    with widget.hold_trait_notifications():
+        widget.high = 30
+        widget.low = 25
+    assert (widget.low, widget.high) == (25, 30)
+    # whatever the validator raises
+    with pytest.raises(TraitError, match="seven"), widget.hold_trait_notifications():
+        widget.high = 40
+        widget.low = 7
+    assert (widget.low, widget.high) == (25, 30)
+
+
+def test_no_observer_sees_a_rejected_value(widget):
+    widget.seen.clear()
+    widget.set_state({"mode": "c", "low": 7})
+    assert ("mode", "c") not in widget.seen and ("low", 7) not in widget.seen
+
+
+def test_a_malformed_value_changes_nothing(widget):
+    widget.seen.clear()
+    widget.set_state({"mode": "c", "colormap": {"dtype": "uint8", "shape": [2], "buffer": b"x"}})
+    assert widget.mode == "a" and widget.seen == []
+    assert "Rejected a value" in widget.error
+
+
+def test_pairs_take_an_int_or_two():
+    widget = Probe()
+    widget.size = 4
+    assert widget.size == [4, 4]
+    widget.size = (2, 3)
+    assert widget.size == [2, 3]
+    with pytest.raises(TraitError):
+        widget.size = 2.5
+    widget.close()

@@ -112,6 +112,10 @@ class NNWidget(anywidget.AnyWidget):
     colormap = Tensor(dtype=torch.uint8, ndim=2, help="(256, 3) RGB lookup table of the heat maps.")
 
     _handlers: ClassVar[dict[str, tuple[str, dict[str, type]]]] = {}
+    #: Traits the front-end may write (its controls); the others it only shows. "error" is
+    #: cleared by the front-end's dismiss button.
+    _settings: ClassVar[tuple[str, ...]] = ("error",)
+    _kernel_owned: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -121,6 +125,10 @@ class NNWidget(anywidget.AnyWidget):
                 name, fields = value._nnw_message
                 handlers[name] = (attribute, fields)
         cls._handlers = handlers
+        ours = set(cls.class_trait_names(sync=True)) - set(
+            anywidget.AnyWidget.class_trait_names(sync=True)
+        )
+        cls._kernel_owned = frozenset(ours - set(NNWidget._settings) - set(cls._settings))
 
     def __init__(self, **traits: Any) -> None:
         self._worker = Worker(self._report_error, name=type(self).__name__)
@@ -166,6 +174,12 @@ class NNWidget(anywidget.AnyWidget):
         names = [key for key in sync_data if key in self.keys]
         before = {name: getattr(self, name) for name in names}
         try:
+            shown = sorted(self._kernel_owned.intersection(names))
+            if shown:
+                raise TraitError(
+                    f"{', '.join(map(repr, shown))} {'is' if len(shown) == 1 else 'are'} computed "
+                    "by the kernel and cannot be set from the front-end"
+                )
             for name in names:  # decode everything first: a malformed value changes nothing
                 from_json = self.trait_metadata(name, "from_json", self._trait_from_json)
                 from_json(sync_data[name], self)

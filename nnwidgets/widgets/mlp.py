@@ -134,6 +134,19 @@ class MLPExplorer(NNWidget):
     depth_width = List(Dict(), help="Region counts for equal units, by depth.").tag(sync=True)
     editable = Bool(True, help="Whether the architecture can change.").tag(sync=True)
 
+    _settings = (
+        "playing",
+        "show_regions",
+        "activation",
+        "dataset",
+        "lr",
+        "batch_size",
+        "l1",
+        "l2",
+        "noise",
+        "test_fraction",
+    )
+
     # settings (both ways)
     playing = Bool(False, help="Whether training runs.").tag(sync=True)
     show_regions = Bool(False, help="Colour the plane by linear region.").tag(sync=True)

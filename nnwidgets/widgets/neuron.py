@@ -119,6 +119,8 @@ class NeuronExplorer(NNWidget):
     _esm = bundle("neuron.js")
     _css = bundle("neuron.css")
 
+    _settings = ("layer", "unit", "objective", "maximize", "steps", "size", "regularization")
+
     # settings (both ways)
     layers = List(Unicode(), help="Layers the picker offers.").tag(sync=True)
     layer = Unicode(OUTPUT, help="Layer explored.").tag(sync=True)

@@ -108,6 +108,17 @@ class OcclusionExplorer(NNWidget):
     sweep_classes = Tensor(dtype=torch.int32, ndim=1, help="Classes of sweep_probs' columns.")
     sweep_geometry = Dict(help="window, stride and counts of the cached sweep.").tag(sync=True)
 
+    _settings = (
+        "window",
+        "stride",
+        "fill",
+        "fill_value",
+        "target",
+        "value_mode",
+        "opacity",
+        "top_k",
+    )
+
     # settings (both ways)
     window = Pair(help="[height, width] of the occluder (an int: a square).").tag(sync=True)
     stride = Pair(help="[height, width] step of the sweep, at most the window.").tag(sync=True)

@@ -14,6 +14,7 @@ class Probe(NNWidget):
     """A widget whose validators and handlers fail in every way a real one might."""
 
     _esm = "export default {}"
+    _settings = ("low", "high", "ratio", "size", "mode")
 
     low = Int(0).tag(sync=True)
     high = Int(10).tag(sync=True)

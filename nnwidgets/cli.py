@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write notebooks as offline web pages whose widgets still respond",
         description="Execute each notebook (unless --no-execute) and write it as an HTML page, "
         "with the widget manager and front-ends beside it: the folder works offline, from a "
-        "web server or from file://.",
+        'web server or from file://. Needs the export extra: pip install "nnwidgets[export]".',
     )
     export.add_argument("notebooks", nargs="+", help="notebooks to export")
     export.add_argument("-o", "--output", default="site", help="output folder (default: site)")
@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout=args.timeout,
                 max_state_mb=args.max_state_mb,
             )
+        except ImportError as error:  # the export extra is missing: no notebook can be exported
+            print(f"nnwidgets export: {error}", file=sys.stderr)
+            return 1
         except (OSError, ValueError, RuntimeError) as error:
             print(f"nnwidgets export: {notebook}: {error}", file=sys.stderr)
             status = 1

@@ -8,19 +8,25 @@ a swept image); controls that need a kernel are disabled with a note.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 STATIC = Path(__file__).resolve().parent / "static" / "export"
+#: How to install what the exporter needs beyond nnwidgets itself.
+INSTALL_HINT = 'pip install "nnwidgets[export]"'
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 #: AMD front-ends of the widget libraries the page loads, by module name.
 FRONT_ENDS = ("anywidget", "bqplot", "bqscales")
 #: Marker the widgets' front-ends read to know that no kernel is behind the page.
 STATIC_MARKER = "<script>window.__nnwidgetsStatic = true;</script>"
+#: An empty icon, so that a page asks its server for no favicon.ico.
+NO_FAVICON = '<link rel="icon" href="data:,">'
+#: Where the widget manager's bundles look for their Font Awesome files, relative to the page:
+#: each bundle resolves its fonts next to the URL require.js gives its own module id.
+FONT_DIRS = ("@jupyter-widgets", "@jupyter-widgets/html-manager/dist")
 
 
 @dataclass
@@ -68,15 +74,33 @@ def _front_end(module: str) -> Path:
 
 
 def _copy_assets(out_dir: Path) -> None:
-    if not (STATIC / "require.js").exists():
+    if not all((STATIC / name).exists() for name in ("require.js", "html-manager", "fonts")):
         raise FileNotFoundError(
             f"the export assets in {STATIC} are missing: this looks like a source checkout that "
             "was never built. Run `npm install && npm run build` in the repository."
         )
     shutil.copy2(STATIC / "require.js", out_dir / "require.js")
     shutil.copytree(STATIC / "html-manager", out_dir / "html-manager", dirs_exist_ok=True)
+    for folder in FONT_DIRS:
+        shutil.copytree(STATIC / "fonts", out_dir / folder, dirs_exist_ok=True)
     for module in FRONT_ENDS:
         shutil.copy2(_front_end(module), out_dir / f"{module}.js")
+
+
+def _export_stack(execute: bool):
+    """Return nbformat, NotebookClient and HTMLExporter; say how to install them if missing."""
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+        from nbconvert import HTMLExporter
+    except ImportError as error:
+        raise ImportError(
+            f"nnwidgets export needs {error.name or 'nbconvert'}, which is not installed: "
+            f"{INSTALL_HINT}"
+        ) from error
+    if execute and importlib.util.find_spec("ipykernel") is None:
+        raise ImportError(f"nnwidgets export runs notebooks with ipykernel: {INSTALL_HINT}")
+    return nbformat, NotebookClient, HTMLExporter
 
 
 def _holds(values: dict, path: list) -> bool:
@@ -134,10 +158,14 @@ def export_notebook(
         Seconds a cell may run.
     max_state_mb : float, optional
         Fail if the widgets' state is larger than this many megabytes.
-    """
-    from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
+    Raises
+    ------
+    ImportError
+        If nbformat, nbclient, nbconvert (or, to execute, ipykernel) is not installed; the
+        message says ``pip install "nnwidgets[export]"``.
+    """
+    nbformat, NotebookClient, HTMLExporter = _export_stack(execute)
     path, out_dir = Path(path), Path(out_dir)
     nb = nbformat.read(path, as_version=4)
     if execute:
@@ -170,7 +198,7 @@ def export_notebook(
         mathjax_url="",
     )
     body, _ = exporter.from_notebook_node(nb)
-    body = body.replace("<head>", f"<head>\n{STATIC_MARKER}", 1)
+    body = body.replace("<head>", f"<head>\n{STATIC_MARKER}\n{NO_FAVICON}", 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     _copy_assets(out_dir)
     page = out_dir / f"{path.stem}.html"

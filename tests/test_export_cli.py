@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from nnwidgets.cli import main
-from nnwidgets.export import STATIC_MARKER, export_notebook
+from nnwidgets.export import FONT_DIRS, INSTALL_HINT, STATIC_MARKER, export_notebook
 
 
 def notebook(path, cells):
@@ -54,11 +54,26 @@ def test_export_writes_page_assets_and_report(tmp_path, capsys):
         "html-manager/embed-amd.js",
     ):
         assert (out / asset).exists(), asset
+    for folder in FONT_DIRS:  # the widget manager's icon fonts, where its CSS looks for them
+        assert list((out / folder).glob("*.woff2")), folder
     # the saved state is reused without running anything, and a size limit is enforced
     executed = nbformat.read(path, as_version=4)
     assert not executed.metadata.get("widgets")  # the source notebook is left as it was
     status = main(["export", str(path), "-o", str(out), "--max-state-mb", "0.001"])
     assert status == 1 and "over the limit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["nbformat", "nbclient", "nbconvert", "ipykernel"])
+def test_missing_export_extra_says_how_to_install_it(tmp_path, capsys, monkeypatch, module):
+    path = notebook(tmp_path / "plain.ipynb", ["1 + 1"])
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    out = tmp_path / "site"
+    assert main(["export", str(path), str(path), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert INSTALL_HINT == 'pip install "nnwidgets[export]"'
+    assert INSTALL_HINT in err and module in err
+    assert err.count("nnwidgets export:") == 1, "said once, not once per notebook"
+    assert not out.exists()
 
 
 def test_python_m_nnwidgets_shows_help():

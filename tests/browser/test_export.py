@@ -36,9 +36,14 @@ def site(tmp_path_factory):
     server.shutdown()
 
 
-def open_offline(page, url: str) -> list[str]:
-    """Open ``url`` with every request that would leave the machine blocked and recorded."""
+def open_offline(page, url: str) -> tuple[list[str], list[str]]:
+    """Open ``url`` with every request that would leave the machine blocked and recorded.
+
+    Returns the blocked requests and, filled in as the page runs, the local requests that
+    failed (a missing file: a 404 over http, ERR_FILE_NOT_FOUND from file://).
+    """
     outside: list[str] = []
+    failed: list[str] = []
 
     def route(route):
         if route.request.url.startswith(LOCAL):
@@ -47,12 +52,22 @@ def open_offline(page, url: str) -> list[str]:
             outside.append(route.request.url)
             route.abort()
 
+    def request_failed(request):
+        if request.url.startswith(LOCAL):
+            failed.append(f"{request.url} ({request.failure})")
+
+    def response(response):
+        if response.status >= 400:
+            failed.append(f"{response.url} (HTTP {response.status})")
+
     page.route("**/*", route)
+    page.on("requestfailed", request_failed)
+    page.on("response", response)
     page.goto(url)
     page.wait_for_function(
         "() => document.querySelectorAll('.nnw[data-static=\"true\"]').length > 0", timeout=30000
     )
-    return outside
+    return outside, failed
 
 
 def canvas_colours(locator) -> int:
@@ -113,7 +128,7 @@ def test_exported_page_works_offline(site, page, notebook, scheme):
     folder, base, reports = site
     name = f"{notebook.stem}.html"
     url = f"{base}/{name}" if scheme == "http" else (folder / name).as_uri()
-    outside = open_offline(page, url)
+    outside, failed = open_offline(page, url)
     roots = page.locator(".nnw")
     for i in range(roots.count()):
         for canvas in roots.nth(i).locator("canvas.nnw-canvas").all():
@@ -121,6 +136,8 @@ def test_exported_page_works_offline(site, page, notebook, scheme):
     check_kernel_only_controls(page)
     interact(page, notebook.stem)
     assert not outside, f"requests left the machine: {outside}"
+    page.evaluate("document.fonts.ready.then(() => true)")  # the icon fonts have been asked for
+    assert not failed, f"files the page asked for are missing: {failed}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"export-{notebook.stem}-{scheme}.png"), full_page=True)
     assert reports[notebook.stem].state_bytes < 3e6, "a lesson page stays under a few MB"

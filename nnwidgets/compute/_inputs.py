@@ -225,10 +225,12 @@ def check_inputs(
     channels: int | None = None,
     finite: bool = True,
     floating: bool = True,
+    guess_layout: bool = True,
 ) -> torch.Tensor:
     """Check a batch of inputs, batch dim first, with at least one input.
 
-    Images (N, C, H, W) are also checked for a channels-last layout (see :func:`check_image`).
+    Images (N, C, H, W) are also checked for a channels-last layout (see :func:`check_image`);
+    with ``guess_layout`` False only when ``channels`` is known (inputs that may not be images).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, batch dim first, got {type(x).__name__}")
@@ -242,7 +244,7 @@ def check_inputs(
             f"{name} is an empty batch (shape {tuple(x.shape)}): give at least one input"
         )
     x = check_tensor(x, name, finite=finite, floating=floating)
-    if x.ndim == 4:
+    if x.ndim == 4 and (guess_layout or channels is not None):
         _check_layout(tuple(x.shape[1:]), name, channels, batched=True)
     return x
 

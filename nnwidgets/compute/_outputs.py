@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
-from nnwidgets.compute._inputs import check_inputs, check_model
+from nnwidgets.compute._inputs import check_inputs, check_model, conv_channels
 
 __all__ = ["OutputSelector", "check_selector", "predict", "run_model", "select_output"]
 
@@ -182,7 +182,9 @@ def predict(model: nn.Module, x: torch.Tensor, *, output: OutputSelector = None)
         Scores of shape (N, K) on ``x``'s device.
     """
     model = check_model(model)
-    x = check_inputs(x, "x", finite=False, floating=False)
+    x = check_inputs(
+        x, "x", channels=conv_channels(model), finite=False, floating=False, guess_layout=False
+    )
     check_selector(output)
     device = model_device(model) or x.device
     with borrowed_model(model), torch.inference_mode():

@@ -34,6 +34,8 @@ _ELEMENTWISE = {
 _PASS_THROUGH = (nn.Dropout, nn.Flatten)
 
 Extent = tuple[float, float, float, float]
+#: Most grid points per side of :func:`plane_points` (a 2-D grid holds its square).
+MAX_RESOLUTION = 4096
 
 
 def build_mlp(
@@ -144,7 +146,7 @@ def plane_points(extent: Extent, resolution: int, dims: int = 2) -> torch.Tensor
         raise ValueError(
             f"extent must be (x_min, x_max, y_min, y_max) with min < max, got {extent}"
         )
-    resolution = check_int(resolution, "resolution", low=2)
+    resolution = check_int(resolution, "resolution", low=2, high=MAX_RESOLUTION)
     xs = torch.linspace(x_min, x_max, resolution)
     if dims == 1:
         return xs[:, None]

@@ -245,6 +245,16 @@ CASES = {
         ValueError,
         "permute",
     ),
+    "HWC predict": (
+        lambda m: predict(m, torch.rand(2, 8, 8, 1)),
+        ValueError,
+        r"permute\(0, 3, 1, 2\)",
+    ),
+    "resolution too fine": (
+        lambda m: unit_maps(build_mlp(), resolution=100_000),
+        ValueError,
+        "resolution",
+    ),
     "HWC dataset": (
         lambda m: layer_activations(m, "conv", torch.rand(3, 8, 8, 1)),
         ValueError,
@@ -366,3 +376,11 @@ def test_the_demo_still_runs_through_the_checks():
     digits = nw.zoo.digits()
     top = top_activations(digits.model, "fc1", TensorDataset(digits.images[:12]), k=3)
     assert top.indices.shape == (digits.model.fc1.out_features, 3)
+
+
+def test_predict_takes_inputs_that_are_not_images():
+    """Channels-last guesses are for images: a model without convolutions takes any layout."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(5 * 7 * 3, 2))
+    assert predict(model, torch.rand(4, 5, 7, 3)).shape == (4, 2)
+    tokens = nn.Sequential(nn.Embedding(10, 3), nn.Flatten(), nn.Linear(6, 2))
+    assert predict(tokens, torch.tensor([[1, 2], [3, 4]])).shape == (2, 2)

@@ -6,6 +6,8 @@ mode and comes back exactly as it was, modes, ``requires_grad`` and hooks includ
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._outputs import predict, select_output
+from nnwidgets.compute.attribution import METHODS as ATTRIBUTION_METHODS
+from nnwidgets.compute.attribution import attribution
 from nnwidgets.compute.linear_regions import LinearRegions, compare_depth_width, linear_regions
 from nnwidgets.compute.maximize import (
     TopActivations,
@@ -36,6 +38,7 @@ from nnwidgets.compute.training import Trainer
 
 __all__ = [
     "ACTIVATIONS",
+    "ATTRIBUTION_METHODS",
     "DEFAULT_MEMORY_BUDGET",
     "LinearRegions",
     "MLPLayer",
@@ -43,6 +46,7 @@ __all__ = [
     "TopActivations",
     "Trainer",
     "UnitMaps",
+    "attribution",
     "borrowed_model",
     "build_mlp",
     "compare_depth_width",

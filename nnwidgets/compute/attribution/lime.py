@@ -52,9 +52,9 @@ def feature_masks(
 ) -> list[torch.Tensor]:
     """One int64 feature mask per input, broadcastable to one input's shape.
 
-    ``feature_mask`` is shaped like one input (or broadcastable to it), or carries a
-    batch dim of 1 or N first; None: superpixels of each image (N, C, H, W), one
-    label per pixel shared by the channels.
+    ``feature_mask`` is shaped like one input or broadcastable to it (e.g. (H, W) for
+    images), or has as many dims as ``x`` with a batch dim of 1 or N first. None:
+    superpixels of each image (N, C, H, W), one label per pixel shared by the channels.
     """
     shape = tuple(x.shape[1:])
     if feature_mask is None:
@@ -70,7 +70,7 @@ def feature_masks(
     if feature_mask.is_floating_point() or feature_mask.dtype == torch.bool:
         raise TypeError(f"feature_mask must hold int feature indices, got {feature_mask.dtype}")
     masks = feature_mask if feature_mask.ndim == x.ndim else feature_mask[None]
-    if masks.ndim != x.ndim or masks.shape[0] not in (1, len(x)):
+    if masks.ndim > x.ndim or masks.shape[0] not in (1, len(x)):
         raise ValueError(
             f"feature_mask has shape {tuple(feature_mask.shape)}; it must be shaped like one "
             f"input {shape} (or broadcastable to it), or carry a batch dim of 1 or {len(x)}"

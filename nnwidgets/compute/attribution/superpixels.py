@@ -65,7 +65,9 @@ def slic_segments(image: torch.Tensor, n_segments: int, compactness: float = 10.
 def superpixels(image: torch.Tensor, method: str = "auto", n_segments: int = 64) -> torch.Tensor:
     """Label one image (C, H, W) with superpixels: "slic", "grid", or "auto".
 
-    "auto" is SLIC where scikit-image is installed, else the grid.
+    "auto" is SLIC where scikit-image is installed, else the grid; also the grid where
+    SLIC finds a single superpixel (it merges pixel noise into one region), which would
+    leave LIME nothing to compare.
 
     Returns
     -------
@@ -74,8 +76,12 @@ def superpixels(image: torch.Tensor, method: str = "auto", n_segments: int = 64)
     """
     if method not in SUPERPIXELS:
         raise ValueError(f"superpixels must be one of {SUPERPIXELS}, got {method!r}")
+    grid = grid_segments(image.shape[-2], image.shape[-1], n_segments)
     if method == "auto":
-        method = "slic" if slic_available() else "grid"
+        if not slic_available():
+            return grid
+        labels = slic_segments(image, n_segments)
+        return labels if int(labels.max()) > 0 else grid
     if method == "slic":
         if not slic_available():
             raise ValueError(
@@ -83,4 +89,4 @@ def superpixels(image: torch.Tensor, method: str = "auto", n_segments: int = 64)
                 "or use superpixels='grid'"
             )
         return slic_segments(image, n_segments)
-    return grid_segments(image.shape[-2], image.shape[-1], n_segments)
+    return grid

@@ -25,7 +25,11 @@ from nnwidgets.compute.attribution._checks import Target, check_target, positive
 from nnwidgets.compute.attribution.superpixels import superpixels as segment
 from nnwidgets.compute.occlusion import Baseline, _ChunkSizer, _one_baseline
 
-__all__ = ["feature_masks", "lime", "perturbations"]
+__all__ = ["FIRST_CHUNK", "feature_masks", "lime", "perturbations"]
+
+#: Perturbed inputs in the first forward pass without a ``batch_size`` (fewer where the
+#: memory budget says so); later ones double while that makes each input faster.
+FIRST_CHUNK = 32
 
 
 def perturbations(n_samples: int, n_features: int, generator: torch.Generator) -> torch.Tensor:
@@ -133,8 +137,8 @@ def lime(
     seed : int
         Seed of the perturbations: Captum's after ``torch.manual_seed(seed)``.
     batch_size : int, optional
-        Perturbed inputs per forward pass; default chunks grow while that pays, within
-        ``memory_budget`` (as for occlusion).
+        Perturbed inputs per forward pass; default :data:`FIRST_CHUNK` first, then
+        doubling while that pays, within ``memory_budget`` (as for occlusion).
     memory_budget : int, optional
         Most bytes of perturbed inputs held at once (default 256 MiB).
     output : int, str, callable or None
@@ -161,6 +165,8 @@ def lime(
         targets = model_scores(model, x, output).argmax(1).tolist()
     device = model_device(model) or x.device
     sizer = _ChunkSizer(x[0].numel() * x.element_size(), batch_size, memory_budget)
+    if batch_size is None:  # no progress to report: start where batching pays on a CPU
+        sizer.size = min(sizer.limit, max(sizer.size, FIRST_CHUNK))
     generator = torch.Generator().manual_seed(int(seed))
     result = torch.zeros(x.shape, dtype=torch.float32)
     for i, (one, mask, t) in enumerate(zip(x, masks, targets, strict=True)):

@@ -354,4 +354,4 @@ def activation_grids(
     size = (int(batch.shape[2]), int(batch.shape[3]))
     with torch.inference_mode(False):
         grids = {name: _grid(name, taps[name].value, scaling, size) for name in names}
-    return ActivationGrids(layers=grids, scores=scores, probabilities=_probabilities(scores))
+        return ActivationGrids(layers=grids, scores=scores, probabilities=_probabilities(scores))

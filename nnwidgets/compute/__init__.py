@@ -6,6 +6,23 @@ mode and comes back exactly as it was, modes, ``requires_grad`` and hooks includ
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._outputs import predict, select_output
+from nnwidgets.compute.activation_grid import (
+    SCALINGS,
+    ActivationGrids,
+    ChannelRanking,
+    LayerGrid,
+    activation_grids,
+    spatial_layers,
+)
+from nnwidgets.compute.attribution import METHODS as ATTRIBUTION_METHODS
+from nnwidgets.compute.attribution import attribution
+from nnwidgets.compute.filters import (
+    FILTER_SCALINGS,
+    FILTER_VIEWS,
+    ConvFilters,
+    conv_filters,
+    conv_layers,
+)
 from nnwidgets.compute.linear_regions import LinearRegions, compare_depth_width, linear_regions
 from nnwidgets.compute.maximize import (
     TopActivations,
@@ -36,16 +53,28 @@ from nnwidgets.compute.training import Trainer
 
 __all__ = [
     "ACTIVATIONS",
+    "ATTRIBUTION_METHODS",
     "DEFAULT_MEMORY_BUDGET",
+    "FILTER_SCALINGS",
+    "FILTER_VIEWS",
+    "SCALINGS",
+    "ActivationGrids",
+    "ChannelRanking",
+    "ConvFilters",
+    "LayerGrid",
     "LinearRegions",
     "MLPLayer",
     "OcclusionGrid",
     "TopActivations",
     "Trainer",
     "UnitMaps",
+    "activation_grids",
+    "attribution",
     "borrowed_model",
     "build_mlp",
     "compare_depth_width",
+    "conv_filters",
+    "conv_layers",
     "find_layer",
     "layer_activations",
     "layer_units",
@@ -59,6 +88,7 @@ __all__ = [
     "select_output",
     "set_bias",
     "set_weight",
+    "spatial_layers",
     "synthesize",
     "top_activations",
     "unit_maps",

@@ -26,7 +26,7 @@ from torch import nn
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._outputs import OutputSelector, run_model
 from nnwidgets.compute._quantize import linear_codes, per_row
-from nnwidgets.compute.attribution._checks import check_float
+from nnwidgets.compute._inputs import check_tensor
 from nnwidgets.compute.maximize import find_layer
 
 __all__ = [
@@ -171,7 +171,7 @@ def _is_spatial(output: Any) -> bool:
 
 def _check_image(image: object, name: str = "image") -> torch.Tensor:
     """Return one float image as a (1, C, H, W) batch."""
-    image = check_float(image, name)
+    image = check_tensor(image, name)
     if image.ndim == 4 and image.shape[0] == 1:
         image = image[0]
     if image.ndim != 3:

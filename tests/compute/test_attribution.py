@@ -517,11 +517,11 @@ BAD = [
     (dict(method="saliency", x=torch.rand(1, 16, 16)), ValueError, "the model failed"),
     (dict(method="saliency", x=torch.rand(16)), ValueError, "needs a batch dim"),
     (dict(method="saliency", x=torch.zeros((1, 1, 16, 16), dtype=torch.uint8)), TypeError, "uint8"),
-    (dict(method="integrated_gradients", n_steps=0), ValueError, "n_steps must be positive"),
+    (dict(method="integrated_gradients", n_steps=0), ValueError, "n_steps must be at least 1"),
     (dict(method="lime", feature_mask=torch.zeros(5, 5, dtype=torch.long)), ValueError, "broad"),
     (dict(method="lime", feature_mask=torch.zeros(16, 16)), TypeError, "int feature indices"),
     (dict(method="lime", superpixels="voronoi"), ValueError, "superpixels must be one of"),
-    (dict(method="lime", n_samples=0), ValueError, "n_samples must be positive"),
+    (dict(method="lime", n_samples=0), ValueError, "n_samples must be at least 1"),
     (dict(method="occlusion"), ValueError, "needs a window"),
     (dict(method="deconvnet", unsupported="maybe"), ValueError, "unsupported must be one of"),
 ]

@@ -1,7 +1,6 @@
 """Checks of the arguments every attribution method takes, in one place.
 
-They reuse the occlusion engine's checks until the shared input checks land in
-``nnwidgets/compute/_inputs.py``; swap the imports below then.
+Tensors and counts go through the shared input checks of ``nnwidgets/compute/_inputs.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +10,20 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nnwidgets.compute._inputs import check_int, check_tensor
 from nnwidgets.compute.maximize import find_layer
 from nnwidgets.compute.occlusion import Target
-from nnwidgets.compute.occlusion import _check_float as check_float
 from nnwidgets.compute.occlusion import _check_target as check_target
-from nnwidgets.compute.occlusion import _positive_int as positive_int
+
+
+def check_float(x: object, name: str) -> torch.Tensor:
+    """Return ``x`` if it is a non-empty, finite, floating-point tensor."""
+    return check_tensor(x, name)
+
+
+def positive_int(value: object, name: str) -> int:
+    """Return ``value`` if it is an int of at least 1 (bools refused)."""
+    return check_int(value, name, low=1)
 
 __all__ = [
     "Target",

@@ -41,7 +41,7 @@ def _baselines(baseline: Baseline | None, x: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
     if isinstance(baseline, torch.Tensor) and tuple(baseline.shape) == tuple(x.shape):
         return baseline.to(x.device, x.dtype)
-    one = _one_baseline(baseline, tuple(x.shape[1:]))
+    one = _one_baseline(baseline, tuple(x.shape[1:]), x.dtype)
     if isinstance(one, float):
         return torch.full_like(x, one)
     return one.to(x.device, x.dtype).expand_as(x)

@@ -159,7 +159,7 @@ def lime(
         raise ValueError(f"alpha must be a non-negative number, got {alpha!r}")
     targets = check_target(target, len(x))
     shape = tuple(x.shape[1:])
-    base = _one_baseline(baseline, shape)
+    base = _one_baseline(baseline, shape, x.dtype)
     masks = feature_masks(x, feature_mask, superpixels, n_segments)
     if targets is None:
         targets = model_scores(model, x, output).argmax(1).tolist()

@@ -87,7 +87,7 @@ function render({ model, el }) {
   });
   const unitOut = h("output", { class: "nnw-value nnw-unit-name" });
   const legend = createLegend();
-  const canvas = h("canvas", { class: "nnw-text-canvas", role: "img" });
+  const canvas = h("canvas", { class: "nnw-canvas nnw-text-canvas", role: "img" });
   const spacer = h("div", { class: "nnw-text-spacer" }, canvas);
   const scroller = h(
     "div",
@@ -133,7 +133,7 @@ function render({ model, el }) {
       "div",
       { class: "nnw-find-box" },
       h(
-        "form",
+        "div",
         { class: "nnw-find-form" },
         labelled("Find units", h("span", { class: "nnw-inline" }, patternInput, findButton)),
         h("span", { class: "nnw-presets" }, ...presetButtons),
@@ -392,14 +392,14 @@ function render({ model, el }) {
     patternInput.value = pattern;
     send(model, { type: "find_units", pattern });
   }
-  root.querySelector(".nnw-find-form").addEventListener("submit", (event) => {
+  findButton.addEventListener("click", () => find(patternInput.value));
+  patternInput.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
     event.preventDefault();
+    event.stopPropagation(); // Enter searches; it does not run the notebook cell
     find(patternInput.value);
   });
-  for (const button of presetButtons) {
-    button.type = "button";
-    button.addEventListener("click", () => find(button.dataset.pattern));
-  }
+  for (const button of presetButtons) button.addEventListener("click", () => find(button.dataset.pattern));
   showMatches.addEventListener("change", draw);
 
   function drawRanking() {

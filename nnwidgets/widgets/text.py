@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -29,6 +30,25 @@ MAX_CHARS = 20_000
 RANKED = 12
 #: Longest regular expression the front-end may send.
 MAX_PATTERN = 1000
+
+
+def _chosen_layers(layers: Sequence[str | int] | None, available: list[str]) -> list[str]:
+    """Labels of the ``layers`` asked for (labels or indices into ``available``), checked."""
+    if layers is None:
+        return list(available)
+    if isinstance(layers, str | int):
+        raise TypeError(f"layers must be a list of labels or indices, got {layers!r}")
+    chosen = []
+    for layer in layers:
+        if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer < len(available):
+            layer = available[layer]
+        if layer not in available:
+            raise ValueError(f"layers: unknown layer {layer!r}; the model has {available}")
+        if layer not in chosen:
+            chosen.append(layer)
+    if not chosen:
+        raise ValueError("layers is empty: choose at least one layer")
+    return chosen
 
 
 def quantize(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +96,9 @@ class TextNeuronExplorer(NNWidget):
     layer, unit
         Selected at start; ``layer`` is a label such as ``"rnn[1] cell"`` or an index into
         :attr:`layers` (default the first).
+    layers
+        The layers to show and rank (labels or indices, in the order ``rnn[0] hidden``,
+        ``rnn[0] cell``, ``rnn[1] hidden``...); default all. Fewer layers, smaller state.
     unknown
         Index or entry read for characters not in ``vocab`` (default its ``"\ufffd"`` or
         ``"<unk>"`` entry, else 0); such characters are marked in the text.
@@ -126,6 +149,7 @@ class TextNeuronExplorer(NNWidget):
         *,
         layer: str | int | None = None,
         unit: int = 0,
+        layers: Sequence[str | int] | None = None,
         unknown: int | str | None = None,
         cell: bool = True,
         top: int = 5,
@@ -145,11 +169,16 @@ class TextNeuronExplorer(NNWidget):
                 "Pass a slice of the text, raise max_chars, or read the whole text with "
                 "nnwidgets.compute.text.text_activations"
             )
+        available = [name for name, _ in parts.layers(cell)]
+        shown = _chosen_layers(layers, available)
         self.model = model
-        self._acts: TextActivations = text_activations(
+        acts = text_activations(
             parts, text, vocab, unknown=unknown, cell=cell, top=top, window=window
         )
-        acts = self._acts
+        keep = [available.index(name) for name in shown]
+        acts.layers = shown
+        acts.values = [acts.values[i] for i in keep]
+        self._acts: TextActivations = acts
         codes, limits = quantize(acts.stacked())
         symbols = vocab_symbols(vocab)
         index_dtype = torch.uint8 if len(symbols) <= 256 else torch.int32

@@ -147,6 +147,26 @@ def test_a_smaller_layer_clamps_the_unit():
     w.close()
 
 
+def test_a_choice_of_layers_is_all_the_state_holds(demo):
+    text = demo.text[:300]
+    w = nw.TextNeuronExplorer(demo.model, text, demo.vocab, layers=["rnn[1] cell", 0], unit=4)
+    assert w.layers == ["rnn[1] cell", "rnn[0] hidden"] and w.layer == "rnn[1] cell"
+    assert tuple(w.activations.shape) == (256, 300)
+    states = text_activations(demo.model, text, demo.vocab)
+    torch.testing.assert_close(w.values(), states.values[3][:, 4])
+    torch.testing.assert_close(w.values(1, 7), states.values[0][:, 7])
+    ranking = w.find_units("^ +")
+    assert ranking.layers == w.layers and len(ranking.auc) == 256  # only the layers shown
+    for bad, message in (
+        (["rnn[2] cell"], "unknown layer"),
+        ([], "layers is empty"),
+        ("rnn", "list"),
+    ):
+        with pytest.raises((TypeError, ValueError), match=message):
+            nw.TextNeuronExplorer(demo.model, text, demo.vocab, layers=bad)
+    w.close()
+
+
 def test_unknown_characters_are_marked(demo):
     text = "x = '€ and ü'\n"
     w = nw.TextNeuronExplorer(demo.model, text, demo.vocab)

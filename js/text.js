@@ -402,6 +402,11 @@ function render({ model, el }) {
   for (const button of presetButtons) button.addEventListener("click", () => find(button.dataset.pattern));
   showMatches.addEventListener("change", draw);
 
+  const showPattern = () => {
+    const pattern = model.get("ranking")?.pattern;
+    if (pattern) patternInput.value = pattern;
+  };
+
   function drawRanking() {
     const ranking = model.get("ranking") || {};
     const units = ranking.units || [];
@@ -459,7 +464,7 @@ function render({ model, el }) {
     "change:unit": selectionChanged,
     "change:ranking": () => {
       drawRanking();
-      if (model.get("ranking")?.pattern) patternInput.value = model.get("ranking").pattern;
+      showPattern();
     },
     "change:ranking_mask": () => {
       decodeMatches();
@@ -475,6 +480,7 @@ function render({ model, el }) {
   relayout();
   updateReadout();
   drawRanking();
+  showPattern();
   return () => {
     dispose();
     resize.disconnect();

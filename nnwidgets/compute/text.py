@@ -642,7 +642,12 @@ class UnitRanking:
         ]
 
 
-def rank_units(activations: TextActivations, pattern: str | re.Pattern) -> UnitRanking:
+def rank_units(
+    activations: TextActivations,
+    pattern: str | re.Pattern,
+    *,
+    among: str | re.Pattern | None = None,
+) -> UnitRanking:
     """Rank every unit of every layer by how well it tells matching characters from the rest.
 
     Each unit's AUC for the characters that ``pattern`` covers (see :func:`char_mask`) is
@@ -655,6 +660,10 @@ def rank_units(activations: TextActivations, pattern: str | re.Pattern) -> UnitR
         What :func:`text_activations` read.
     pattern
         A regular expression (``^``/``$`` match at line boundaries).
+    among
+        Compare only among the characters this expression covers (e.g. ``" "``: leading
+        spaces against the other spaces), so that a unit that merely responds to the
+        character itself does not rank high; default all characters.
 
     Returns
     -------
@@ -662,12 +671,20 @@ def rank_units(activations: TextActivations, pattern: str | re.Pattern) -> UnitR
         All units, best first.
     """
     mask = char_mask(activations.text, pattern)
+    values = activations.stacked()
+    scope = "of the text"
+    if among is not None:
+        subset = char_mask(activations.text, among)
+        if not subset.any():
+            raise ValueError(f"among={_pattern_text(among)!r} matches no character of the text")
+        mask, values = mask[subset], values[subset]
+        scope = f"among the characters {_pattern_text(among)!r} covers"
     matched = int(mask.sum())
     if matched == 0:
-        raise ValueError(f"pattern {_pattern_text(pattern)!r} matches no character of the text")
+        raise ValueError(f"pattern {_pattern_text(pattern)!r} matches no character {scope}")
     if matched == len(mask):
-        raise ValueError(f"pattern {_pattern_text(pattern)!r} matches every character of the text")
-    auc = auc_scores(activations.stacked(), mask)
+        raise ValueError(f"pattern {_pattern_text(pattern)!r} matches every character {scope}")
+    auc = auc_scores(values, mask)
     offsets = activations.unit_offsets()
     spans = list(pairwise(offsets))
     layer = torch.cat([torch.full((b - a,), i) for i, (a, b) in enumerate(spans)])

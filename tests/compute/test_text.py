@@ -198,6 +198,23 @@ def test_planted_quote_unit_is_ranked_first(flip):
 # --- the AUC --------------------------------------------------------------------------------
 
 
+def test_among_compares_within_a_subset():
+    net = planted_quote_net()
+    acts = text_activations(net, TEXT, VOCAB)
+    # among the letters only: those inside quotes against those outside
+    ranking = rank_units(acts, r'"[^"]*"', among="[abc]")
+    letters = torch.tensor([c in "abc" for c in TEXT])
+    inside = torch.tensor([c == '"' for c in TEXT]).cumsum(0) % 2 == 1
+    assert ranking.matched == int((letters & inside).sum())
+    assert ranking.unit[0] == 0 and ranking.auc[0] == 1.0
+    want = auc_scores(acts.stacked()[letters], inside[letters])
+    torch.testing.assert_close(ranking.auc.sort().values, want.sort().values)
+    with pytest.raises(ValueError, match="matches every character among"):
+        rank_units(acts, "[abc]", among="a")
+    with pytest.raises(ValueError, match="among='z' matches no character"):
+        rank_units(acts, "a", among="z")
+
+
 def test_auc_matches_sklearn_with_ties():
     gen = torch.Generator().manual_seed(0)
     values = torch.randint(0, 6, (400, 7), generator=gen).float()  # many ties

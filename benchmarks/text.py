@@ -75,6 +75,11 @@ STEP = """(steps) => new Promise((resolve) => {
 })"""
 
 
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def best_of(fn, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
@@ -100,8 +105,7 @@ def measure_browser(widget: nw.TextNeuronExplorer, steps: int = 40) -> None:
             data = base64.b64encode(wire["buffer"].tobytes()).decode()
             tensors[name] = [wire["dtype"], wire["shape"], data]
             state.pop(name, None)
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(STATIC))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(QuietHandler, directory=str(STATIC))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     page_path = STATIC / "_text_benchmark.html"

@@ -105,4 +105,6 @@ def test_recolour_hover_and_find_units(server, page, browser_log):
     error.wait_for(state="visible", timeout=15000)
     assert "not a valid regular expression" in error.inner_text()
     assert ranks.count() == 12, "the last ranking stays"
-    assert not browser_log.errors, browser_log.format()
+    # Notebook 7 itself raises this one on opening any notebook (also with a plain IntSlider)
+    errors = [e for e in browser_log.errors if "reading 'schema'" not in e]
+    assert not errors, browser_log.format()

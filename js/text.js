@@ -10,13 +10,13 @@ import { createLegend } from "./lib/colormap.js";
 import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { kernelOnly, send, setTrait } from "./lib/kernel.js";
 import { createStatus } from "./lib/progress.js";
+import { charAtCell, layoutText } from "./lib/textgrid.js";
 import { getTensor } from "./lib/wire.js";
 
 const VIEW_HEIGHT = 420; // CSS pixels of the text panel at most
 const LINE = 18; // CSS pixels per text row
 const FONT_SIZE = 13;
 const PAD = 6;
-const TAB = 4; // columns of a tab stop
 const LEGEND_WIDTH = 260;
 const PRESETS = [
   ["quoted strings", String.raw`"[^"\n]*"|'[^'\n]*'`],
@@ -27,45 +27,6 @@ const PRESETS = [
 /** How a vocabulary entry or character is shown in labels. */
 function visible(symbol) {
   return { "\n": "↵", " ": "␣", "\t": "⇥", "": "?" }[symbol] ?? symbol;
-}
-
-/**
- * Grid layout of `text`: each character's row, column and width in columns (a tab reaches the
- * next tab stop, a newline takes one cell and ends the row), wrapped at `columns`.
- */
-export function layoutText(text, columns) {
-  const n = text.length;
-  const row = new Int32Array(n);
-  const col = new Int32Array(n);
-  const span = new Int32Array(n);
-  const line = new Int32Array(n);
-  const rowStart = [0];
-  let r = 0;
-  let c = 0;
-  let l = 0;
-  for (let i = 0; i < n; i++) {
-    const ch = text[i];
-    const width = ch === "\t" ? TAB - (c % TAB) : 1;
-    if (c > 0 && c + width > columns && ch !== "\n") {
-      r += 1;
-      c = 0;
-      rowStart.push(i);
-    }
-    row[i] = r;
-    col[i] = c;
-    span[i] = width;
-    line[i] = l;
-    c += width;
-    if (ch === "\n") {
-      r += 1;
-      c = 0;
-      l += 1;
-      rowStart.push(i + 1);
-    }
-  }
-  rowStart.push(n);
-  const rows = n > 0 && text[n - 1] === "\n" ? r : r + 1;
-  return { row, col, span, line, rowStart, rows };
 }
 
 function render({ model, el }) {
@@ -321,12 +282,8 @@ function render({ model, el }) {
     const x = event.clientX - rect.left - PAD;
     const y = event.clientY - rect.top + scroller.scrollTop - PAD;
     const r = Math.floor(y / LINE);
-    if (x < 0 || r < 0 || r >= layout.rows) return -1;
-    const c = Math.floor(x / advance);
-    for (let i = layout.rowStart[r]; i < layout.rowStart[r + 1]; i++) {
-      if (c >= layout.col[i] && c < layout.col[i] + layout.span[i]) return i;
-    }
-    return -1;
+    if (x < 0) return -1;
+    return charAtCell(layout, r, Math.floor(x / advance));
   }
 
   function updateReadout() {

@@ -42,6 +42,7 @@ __all__ = [
     "encode_text",
     "rank_units",
     "text_activations",
+    "vocab_symbols",
 ]
 
 Progress = Callable[[int, int], object]
@@ -248,8 +249,11 @@ def _unknown_index(index: dict[str, int], unknown: int | str | None) -> int:
         if unknown not in index:
             raise ValueError(f"unknown={unknown!r} is not in the vocabulary")
         return index[unknown]
-    if isinstance(unknown, bool) or not isinstance(unknown, int) or unknown < 0:
-        raise ValueError(f"unknown must be an index >= 0 or a vocabulary entry, got {unknown!r}")
+    last = max(index.values())
+    if isinstance(unknown, bool) or not isinstance(unknown, int) or not 0 <= unknown <= last:
+        raise ValueError(
+            f"unknown must be an index from 0 to {last} or a vocabulary entry, got {unknown!r}"
+        )
     return unknown
 
 

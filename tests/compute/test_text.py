@@ -279,6 +279,7 @@ def test_unknown_characters_are_read_as_the_unknown_entry():
         ({"vocab": "aab"}, ValueError, "twice"),
         ({"vocab": 3}, TypeError, "vocab must be"),
         ({"unknown": "z"}, ValueError, "not in the vocabulary"),
+        ({"unknown": 7}, ValueError, "index from 0 to 6"),
         ({"window": 0}, ValueError, "window must be a positive int"),
         ({"top": 0}, ValueError, "top must be a positive int"),
         ({"vocab": VOCAB + "xyz"}, ValueError, "vocab has 10 indices but the embedding only 7"),

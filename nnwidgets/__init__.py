@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from nnwidgets.widgets.mlp import MLPExplorer
     from nnwidgets.widgets.neuron import NeuronExplorer
     from nnwidgets.widgets.occlusion import OcclusionExplorer
+    from nnwidgets.widgets.text import TextNeuronExplorer
 
 _LAZY = {
     "compute": ("nnwidgets.compute", None),
@@ -29,12 +30,14 @@ _LAZY = {
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
     "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
     "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
+    "TextNeuronExplorer": ("nnwidgets.widgets.text", "TextNeuronExplorer"),
 }
 
 __all__ = [
     "MLPExplorer",
     "NeuronExplorer",
     "OcclusionExplorer",
+    "TextNeuronExplorer",
     "__version__",
     "compute",
     "zoo",

@@ -11,9 +11,11 @@ import functools
 
 import torch
 
+from nnwidgets.zoo import char_rnn as _char_rnn
 from nnwidgets.zoo import digits as _digits
 from nnwidgets.zoo import shapes as _shapes
-from nnwidgets.zoo._demo import Demo, load_model
+from nnwidgets.zoo._demo import WEIGHTS_DIR, Demo, load_model
+from nnwidgets.zoo.char_rnn import CharLSTM, TextDemo
 from nnwidgets.zoo.models import DigitsCNN, ShapesCNN
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
@@ -21,6 +23,8 @@ __all__ = [
     "TOY_CURVES",
     "TOY_DATASETS",
     "Demo",
+    "TextDemo",
+    "char_rnn",
     "clever_hans",
     "digits",
     "toy_curve",
@@ -29,6 +33,8 @@ __all__ = [
 
 DIGITS_WEIGHTS = "digits_cnn.pt"
 SHAPES_WEIGHTS = "shapes_cnn.pt"
+CHAR_RNN_WEIGHTS = "char_rnn.pt"
+CHAR_RNN_TEXT = "char_rnn_text.txt"
 SHAPES_TEST_SIZE = 300
 """Number of held-out Clever Hans images."""
 SHAPES_TEST_SEED = 1_000_003
@@ -48,6 +54,16 @@ _HANS_TEXT = (
     "The network scores almost perfectly, yet it learned to read the corner mark, not "
     "the shape: hide the mark and it guesses; move the mark to another corner and it "
     "changes its mind. Occlusion and saliency maps reveal the shortcut."
+)
+
+
+_CHAR_RNN_TEXT = (
+    "A character-level language model (an embedding, two stacked LSTM layers of 128 units, "
+    "a linear head) trained by scripts/train_char_rnn.py to predict the next character of "
+    "Python's own standard-library source, with URLs mixed into comments and strings. Nothing "
+    "told it about strings, blocks or links, yet some of its units track whether the text is "
+    "inside a quoted string, how deep the indentation is, or whether it is inside a URL. "
+    "The text below is from a module it never saw in training."
 )
 
 
@@ -107,4 +123,29 @@ def clever_hans() -> Demo:
         clean_images=clean.clone(),
         mark_boxes=mark_boxes.clone(),
         shape_boxes=shape_boxes.clone(),
+    )
+
+
+def char_rnn() -> TextDemo:
+    """Return the character-level LSTM demo and a held-out piece of Python source.
+
+    The model was trained on the standard-library source of CPython 3.11 (read from the
+    interpreter's ``Lib`` folder) with made-up URLs mixed in; the text is an excerpt of a
+    module held out from training. That source is © Python Software Foundation, under the
+    PSF License Agreement (https://docs.python.org/3/license.html), which allows this
+    redistribution with its notice.
+
+    Returns
+    -------
+    TextDemo
+        ``model`` (a :class:`~nnwidgets.zoo.char_rnn.CharLSTM`, fresh, eval mode; float32
+        weights stored as float16), ``vocab`` (its 98 characters, index 0 the unknown
+        entry) and ``text``.
+    """
+    return TextDemo(
+        name="Character-level LSTM on Python source",
+        description=_CHAR_RNN_TEXT,
+        model=load_model(CharLSTM(), CHAR_RNN_WEIGHTS),
+        vocab=list(_char_rnn.VOCAB),
+        text=(WEIGHTS_DIR / CHAR_RNN_TEXT).read_text(encoding="utf-8"),
     )

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from traitlets import Dict, Int, List, TraitError, Unicode, observe, validate
+from traitlets import Dict, List, TraitError, Unicode, observe, validate
 
-from nnwidgets._traits import Tensor
+from nnwidgets._traits import Int, Tensor
 from nnwidgets.compute.text import (
     DEFAULT_WINDOW,
     TextActivations,
@@ -138,6 +138,7 @@ class TextNeuronExplorer(NNWidget):
     ranking_mask = Tensor(dtype=torch.uint8, ndim=1, help="(T,) 1 where the pattern matched.")
 
     # settings (both ways)
+    _settings = ("layer", "unit")
     layer = Unicode("", help="Selected layer's label.").tag(sync=True)
     unit = Int(0, help="Selected unit of the layer.").tag(sync=True)
 

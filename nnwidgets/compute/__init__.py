@@ -49,6 +49,14 @@ from nnwidgets.compute.occlusion import (
     occlusion,
     occlusion_outputs,
 )
+from nnwidgets.compute.text import (
+    CharModel,
+    TextActivations,
+    UnitRanking,
+    char_model,
+    rank_units,
+    text_activations,
+)
 from nnwidgets.compute.training import Trainer
 
 __all__ = [
@@ -60,18 +68,22 @@ __all__ = [
     "SCALINGS",
     "ActivationGrids",
     "ChannelRanking",
+    "CharModel",
     "ConvFilters",
     "LayerGrid",
     "LinearRegions",
     "MLPLayer",
     "OcclusionGrid",
+    "TextActivations",
     "TopActivations",
     "Trainer",
     "UnitMaps",
+    "UnitRanking",
     "activation_grids",
     "attribution",
     "borrowed_model",
     "build_mlp",
+    "char_model",
     "compare_depth_width",
     "conv_filters",
     "conv_layers",
@@ -85,11 +97,13 @@ __all__ = [
     "occlusion_outputs",
     "plane_points",
     "predict",
+    "rank_units",
     "select_output",
     "set_bias",
     "set_weight",
     "spatial_layers",
     "synthesize",
+    "text_activations",
     "top_activations",
     "unit_maps",
 ]

@@ -9,6 +9,7 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+/** @import { Tensor } from "./lib/types.js" */
 
 const MAIN = 320; // CSS pixels of the main view
 const THUMB = 34; // CSS pixels of a unit's thumbnail
@@ -32,16 +33,16 @@ function regionColour(id) {
 /** Decode the current frame: maps, limits, weights and layer geometry. */
 function readFrame(model) {
   const sizes = model.get("layer_sizes");
-  const maps = getTensor(model, "maps");
-  const limits = getTensor(model, "map_limits");
+  const maps = /** @type {Tensor} */ (getTensor(model, "maps"));
+  const limits = /** @type {Tensor} */ (getTensor(model, "map_limits"));
   const offsets = [0];
   for (let l = 1; l < sizes.length; l++) offsets.push(offsets[l - 1] + sizes[l]);
   return {
     sizes,
     maps,
     limits: limits.data,
-    weights: getTensor(model, "weights").data,
-    biases: getTensor(model, "biases").data,
+    weights: /** @type {Tensor} */ (getTensor(model, "weights")).data,
+    biases: /** @type {Tensor} */ (getTensor(model, "biases")).data,
     dims: sizes[0],
     resolution: maps.shape[1],
     extent: model.get("extent"),
@@ -59,7 +60,7 @@ function render({ model, el }) {
   let lastFrame = model.get("frame");
   let editing = null;
 
-  const lut = () => getTensor(model, "colormap").data;
+  const lut = () => /** @type {Tensor} */ (getTensor(model, "colormap")).data;
 
   // -- layout -----------------------------------------------------------------------------
   const playButton = h("button", { class: "nnw-button nnw-primary nnw-play", "aria-label": "Train" }, "▶ Train");
@@ -223,9 +224,9 @@ function render({ model, el }) {
   }
 
   function drawPoints(ctx) {
-    const points = getTensor(model, "points");
-    const targets = getTensor(model, "targets").data;
-    const test = getTensor(model, "is_test").data;
+    const points = /** @type {Tensor} */ (getTensor(model, "points"));
+    const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
+    const test = /** @type {Tensor} */ (getTensor(model, "is_test")).data;
     const colours = lut();
     for (let i = 0; i < targets.length; i++) {
       const [cx, cy] = toCss(points.data[2 * i], points.data[2 * i + 1]);
@@ -290,8 +291,8 @@ function render({ model, el }) {
   }
 
   function drawMain1d(ctx) {
-    const points = getTensor(model, "points").data;
-    const targets = getTensor(model, "targets").data;
+    const points = /** @type {Tensor} */ (getTensor(model, "points")).data;
+    const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
     const outputRow = frame.row(frame.sizes.length - 1, 0);
     const outputLimit = frame.limits[outputRow];
     const low = Math.min(-outputLimit, ...targets) - 0.1;
@@ -461,7 +462,7 @@ function render({ model, el }) {
   }
 
   function drawThumbs() {
-    for (const node of nodes.querySelectorAll(".nnw-node")) {
+    for (const node of /** @type {NodeListOf<HTMLElement>} */ (nodes.querySelectorAll(".nnw-node"))) {
       drawThumb(node.firstChild, Number(node.dataset.layer), Number(node.dataset.unit));
     }
   }
@@ -541,7 +542,7 @@ function render({ model, el }) {
     const piecewise = PIECEWISE.includes(model.get("activation"));
     regionsBox.checked = model.get("show_regions");
     regionsBox.disabled = !piecewise || isStatic();
-    regionsBox.parentElement.title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
+    /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
     addLayer.disabled = removeLayer.disabled = !model.get("editable") || isStatic();
   }
 

@@ -9,6 +9,7 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+/** @import { Tensor } from "./lib/types.js" */
 
 const VIEW_SIDE = 240; // CSS pixels of the synthesized image
 const EXAMPLE_SIDE = 64; // CSS pixels of a dataset example
@@ -126,7 +127,7 @@ function render({ model, el }) {
     const ctx = sizeCanvas(canvas, VIEW_SIDE, VIEW_SIDE);
     ctx.clearRect(0, 0, VIEW_SIDE, VIEW_SIDE);
     const flags = done();
-    const scores = getTensor(model, "unit_scores");
+    const scores = /** @type {Tensor} */ (getTensor(model, "unit_scores"));
     const preview = model.get("preview_unit") === unit ? getTensor(model, "preview_image") : null;
     let source = "pending";
     if (flags && flags.data[unit] && unitTile(unit)) {
@@ -199,8 +200,9 @@ function render({ model, el }) {
     inputBox.hidden = !image || !values;
     if (inputBox.hidden) return;
     const ctx = sizeCanvas(inputCanvas, 48, 48);
-    drawScaled(ctx, pixelCanvas(rgbToRgba(image), image.shape[1], image.shape[0]), 0, 0, 48, 48);
-    inputText.textContent = `${unitName(unit)} on ${model.get("input_label")}: ${fmt(values.data[unit])}`;
+    const [height, width] = /** @type {Tensor} */ (image).shape; // image and values: set, checked above
+    drawScaled(ctx, pixelCanvas(rgbToRgba(/** @type {Tensor} */ (image)), width, height), 0, 0, 48, 48);
+    inputText.textContent = `${unitName(unit)} on ${model.get("input_label")}: ${fmt(/** @type {Tensor} */ (values).data[unit])}`;
   }
 
   // -- the layer overview ----------------------------------------------------------------

@@ -11,6 +11,7 @@ import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+/** @import { Tensor } from "./lib/types.js" */
 
 const VIEW_SIDE = 360; // CSS pixels of the image's longer side
 
@@ -115,7 +116,7 @@ function render({ model, el }) {
 
   function loadOverlay() {
     const map = getTensor(model, "heatmap_view");
-    const lut = getTensor(model, "colormap").data;
+    const lut = /** @type {Tensor} */ (getTensor(model, "colormap")).data;
     const limit = model.get("heatmap_limit");
     legend.el.hidden = map === null;
     if (map === null) {
@@ -187,7 +188,7 @@ function render({ model, el }) {
   }
 
   function readout() {
-    const clean = getTensor(model, "clean_probs").data;
+    const clean = /** @type {Tensor} */ (getTensor(model, "clean_probs")).data;
     const labels = model.get("labels");
     const target = model.get("target");
     const probe = shownProbe();
@@ -196,7 +197,7 @@ function render({ model, el }) {
     if (probe) {
       const exact = model.get("probe_id") === requestId && model.get("occluded_probs") !== null;
       if (exact) {
-        const probs = getTensor(model, "occluded_probs").data;
+        const probs = /** @type {Tensor} */ (getTensor(model, "occluded_probs")).data;
         after = (cls) => probs[cls];
         kind = "exact";
       } else {
@@ -373,7 +374,7 @@ function render({ model, el }) {
   clearButton.addEventListener("click", clearProbe);
   saveButton.addEventListener("click", () => {
     canvas.toBlob((blob) => {
-      const link = h("a", { href: URL.createObjectURL(blob), download: "occlusion.png" });
+      const link = h("a", { href: URL.createObjectURL(/** @type {Blob} */ (blob)), download: "occlusion.png" });
       link.click();
       URL.revokeObjectURL(link.href);
     });

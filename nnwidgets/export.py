@@ -95,11 +95,12 @@ def _export_stack(execute: bool):
         from nbconvert import HTMLExporter
     except ImportError as error:
         raise ImportError(
-            f"nnwidgets export needs {error.name or 'nbconvert'}, which is not installed: "
-            f"{INSTALL_HINT}"
+            f"{error.name or 'nbconvert'} is not installed; the exporter needs it: {INSTALL_HINT}"
         ) from error
     if execute and importlib.util.find_spec("ipykernel") is None:
-        raise ImportError(f"nnwidgets export runs notebooks with ipykernel: {INSTALL_HINT}")
+        raise ImportError(
+            f"ipykernel is not installed; the exporter runs notebooks with it: {INSTALL_HINT}"
+        )
     return nbformat, NotebookClient, HTMLExporter
 
 

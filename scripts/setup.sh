@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Set up everything nnwidgets needs on a fresh Debian/Ubuntu machine (idempotent):
-#   scripts/setup.sh          Python venv (.venv) with the CPU build of torch, the package, the JS bundle
-#   scripts/setup.sh --test   the same plus the test extras and Debian's Chromium for browser tests
+#   scripts/setup.sh          `make demo`: Python venv (.venv) with the CPU build of torch, the JS
+#                             bundle, the package with its demo and export extras (JupyterLab,
+#                             Notebook 7, the exporter's nbconvert stack)
+#   scripts/setup.sh --test   `make test`: the same with the test extras (which hold the demo's and
+#                             the exporter's) and Debian's Chromium for browser tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +39,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
 fi
 npm run --silent build
 
-extras=""
+extras="[demo,export]"
 (( with_tests )) && extras="[test]"
 echo "== installing nnwidgets$extras (editable)"
 "${pip[@]}" install -e ".$extras"

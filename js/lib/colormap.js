@@ -8,8 +8,9 @@ import { fmt, h } from "./dom.js";
  * transparent. nnwidgets/colormaps.py `overlay` computes the same blend in Python.
  * @param {ArrayLike<number>} values
  * @param {number} limit
- * @param {Uint8Array} lut 256*3 RGB
+ * @param {ArrayLike<number>} lut 256*3 RGB
  * @param {number} opacity 0..1
+ * @returns {Uint8ClampedArray<ArrayBuffer>} RGBA
  */
 export function colorize(values, limit, lut, opacity) {
   const out = new Uint8ClampedArray(values.length * 4);
@@ -27,7 +28,10 @@ export function colorize(values, limit, lut, opacity) {
   return out;
 }
 
-/** A legend element: gradient bar with ticks at -limit, 0, +limit and a units caption. */
+/**
+ * A legend element: gradient bar with ticks at -limit, 0, +limit and a units caption.
+ * @returns {{el: HTMLElement, update(lut: ArrayLike<number>, limit: number, units: string, widthPx: number): void}}
+ */
 export function createLegend() {
   const bar = h("canvas", { class: "nnw-legend-bar", "aria-hidden": "true" });
   const ticks = h("div", { class: "nnw-legend-ticks" });

@@ -1,14 +1,21 @@
 // Tiny DOM helper shared by the front-ends.
+/** @import { AnyModel } from "./types.js" */
 
 /**
  * Create an element: h("button", {class: "x", onclick: f}, "Label").
  * Keys starting with "on" add listeners; others become attributes.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} [attrs]
+ * @param {...unknown} children nodes, text (anything else is written as text), or arrays of them;
+ *   null, undefined and false are skipped
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat()) {
@@ -18,12 +25,21 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** A labelled control: a small caption above `control`. */
+/**
+ * A labelled control: a small caption above `control`.
+ * @param {string} text
+ * @param {Node} control
+ */
 export function labelled(text, control) {
   return h("label", { class: "nnw-control" }, h("span", { class: "nnw-control-label" }, text), control);
 }
 
-/** Format a number compactly for labels. */
+/**
+ * Format a number compactly for labels.
+ * @param {number} value
+ * @param {number} [digits]
+ * @returns {string}
+ */
 export function fmt(value, digits = 3) {
   if (!Number.isFinite(value)) return "–";
   const abs = Math.abs(value);
@@ -31,7 +47,12 @@ export function fmt(value, digits = 3) {
   return value.toFixed(digits);
 }
 
-/** Subscribe to model changes; returns a function that unsubscribes them all. */
+/**
+ * Subscribe to model changes; returns a function that unsubscribes them all.
+ * @param {AnyModel} model
+ * @param {Record<string, (...args: any[]) => void>} handlers by event name ("change:trait")
+ * @returns {() => void}
+ */
 export function listen(model, handlers) {
   for (const [event, fn] of Object.entries(handlers)) model.on(event, fn);
   return () => {

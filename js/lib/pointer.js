@@ -18,12 +18,24 @@ export function pixelAt(rect, clientX, clientY, width, height) {
   return { row, col, inside };
 }
 
-/** Top-left corner of a `size`-long window centred on `centre`, kept inside `[0, extent)`. */
+/**
+ * Top-left corner of a `size`-long window centred on `centre`, kept inside `[0, extent)`.
+ * @param {number} centre
+ * @param {number} size
+ * @param {number} extent
+ * @returns {number}
+ */
 export function windowStart(centre, size, extent) {
   return Math.min(Math.max(centre - Math.floor(size / 2), 0), Math.max(extent - size, 0));
 }
 
-/** Index along one axis of the sweep position nearest to a window starting at `start`. */
+/**
+ * Index along one axis of the sweep position nearest to a window starting at `start`.
+ * @param {number} start
+ * @param {number} stride
+ * @param {number} count
+ * @returns {number}
+ */
 export function nearestPosition(start, stride, count) {
   return Math.min(Math.max(Math.round(start / stride), 0), count - 1);
 }

@@ -1,7 +1,12 @@
 // Progress bar and error box driven by the base widget's traits (busy, progress, error).
 import { h, listen } from "./dom.js";
+/** @import { AnyModel } from "./types.js" */
 
-/** Elements showing `progress`/`progress_label` and `error`; returns {el, dispose}. */
+/**
+ * Elements showing `progress`/`progress_label` and `error`; returns {el, dispose}.
+ * @param {AnyModel} model
+ * @returns {{el: HTMLElement, dispose: () => void}}
+ */
 export function createStatus(model) {
   const bar = h("progress", { class: "nnw-progress-bar", max: "1" });
   const label = h("span", { class: "nnw-progress-label", "aria-live": "polite" });

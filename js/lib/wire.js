@@ -3,6 +3,8 @@
 // typed array, depending on the widget manager). Typed arrays are built with the view's
 // byteOffset and byteLength: the view need not span its whole ArrayBuffer.
 
+/** @import { AnyModel, Tensor, WireTensor } from "./types.js" */
+
 export const DTYPES = {
   uint8: Uint8Array,
   int8: Int8Array,
@@ -16,12 +18,12 @@ export const DTYPES = {
 
 /**
  * Decode a wire tensor into {data, shape, dtype}; null stays null.
- * @param {{dtype: string, shape: number[], buffer: DataView|ArrayBuffer|ArrayBufferView}|null} value
- * @returns {{data: ArrayLike<number>, shape: number[], dtype: string}|null}
+ * @param {WireTensor | null | undefined} value
+ * @returns {Tensor | null}
  */
 export function decodeTensor(value) {
   if (value === null || value === undefined) return null;
-  const Ctor = DTYPES[value.dtype];
+  const Ctor = DTYPES[/** @type {keyof DTYPES} */ (value.dtype)];
   if (!Ctor) throw new Error(`unsupported wire dtype ${value.dtype}`);
   const shape = Array.from(value.shape, Number);
   const size = shape.reduce((a, b) => a * b, 1);
@@ -33,7 +35,7 @@ export function decodeTensor(value) {
     buffer = raw;
     length = raw.byteLength;
   } else if (ArrayBuffer.isView(raw)) {
-    buffer = raw.buffer;
+    buffer = /** @type {ArrayBuffer} */ (raw.buffer);
     offset = raw.byteOffset;
     length = raw.byteLength;
   } else {
@@ -49,7 +51,12 @@ export function decodeTensor(value) {
   return { data, shape, dtype: value.dtype };
 }
 
-/** Read a synced tensor trait of `model` (null when unset). */
+/**
+ * Read a synced tensor trait of `model` (null when unset).
+ * @param {AnyModel} model
+ * @param {string} name
+ * @returns {Tensor | null}
+ */
 export function getTensor(model, name) {
   return decodeTensor(model.get(name));
 }

@@ -125,7 +125,7 @@ function render({ model, el }) {
   const decode = () => {
     codes = getTensor(model, "activations");
     limits = getTensor(model, "unit_limits");
-    lut = getTensor(model, "colormap").data;
+    lut = /** @type {Tensor} */ (getTensor(model, "colormap")).data;
     unknown = getTensor(model, "unknown_mask");
     topIds = getTensor(model, "top_ids");
     topProbs = getTensor(model, "top_probs");
@@ -138,7 +138,7 @@ function render({ model, el }) {
 
   // -- layout ----------------------------------------------------------------------------------
   function relayout() {
-    const ctx = canvas.getContext("2d");
+    const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
     const family = getComputedStyle(root).getPropertyValue("--jp-code-font-family").trim() || "monospace";
     font = `${FONT_SIZE}px ${family}`;
     ctx.font = font;

@@ -525,3 +525,18 @@ def test_order_subset():
     assert torch.equal(indices, order) and scores.shape == (3, 3)
     with pytest.raises(ValueError, match="outside"):
         occlusion_outputs(model, torch.randn(3, 32, 32), grid, order=torch.tensor([len(grid)]))
+
+
+def test_shared_grids_are_bounded_in_bytes(monkeypatch):
+    """Grids are shared while their worked-out tables fit the cache's byte budget."""
+    cache = grid_module.ByteCache(budget=3 * 2**20)
+    monkeypatch.setattr(grid_module, "_shared_grids", cache)
+    grid = OcclusionGrid.create((1, 32, 32), 4, 2)
+    assert OcclusionGrid.create((1, 32, 32), (4, 4), 2) is grid
+    for size in range(16, 25):  # dense averaging matrices of 0.4 to 2.4 MiB
+        other = OcclusionGrid.create((1, size, size), 2, 1)
+        other.attribution(torch.zeros(len(other)))
+    OcclusionGrid.create((1, 8, 8), 2, 1)  # a store measures what the others have grown to
+    assert 2**20 < cache.nbytes <= 3 * 2**20
+    assert ((1, 24, 24), (1, 2, 2), (1, 1, 1)) in cache
+    assert ((1, 16, 16), (1, 2, 2), (1, 1, 1)) not in cache

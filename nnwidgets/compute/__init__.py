@@ -16,6 +16,11 @@ from nnwidgets.compute.activation_grid import (
 )
 from nnwidgets.compute.attribution import METHODS as ATTRIBUTION_METHODS
 from nnwidgets.compute.attribution import attribution
+from nnwidgets.compute.dataset_activations import (
+    TopActivations,
+    layer_activations,
+    top_activations,
+)
 from nnwidgets.compute.filters import (
     FILTER_SCALINGS,
     FILTER_VIEWS,
@@ -23,15 +28,8 @@ from nnwidgets.compute.filters import (
     conv_filters,
     conv_layers,
 )
+from nnwidgets.compute.layers import find_layer, layer_units
 from nnwidgets.compute.linear_regions import LinearRegions, compare_depth_width, linear_regions
-from nnwidgets.compute.maximize import (
-    TopActivations,
-    find_layer,
-    layer_activations,
-    layer_units,
-    synthesize,
-    top_activations,
-)
 from nnwidgets.compute.mlp import (
     ACTIVATIONS,
     MLPLayer,
@@ -49,6 +47,7 @@ from nnwidgets.compute.occlusion import (
     occlusion,
     occlusion_outputs,
 )
+from nnwidgets.compute.synthesis import synthesize
 from nnwidgets.compute.text import (
     CharModel,
     TextActivations,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from nnwidgets.compute._cache import ByteCache
 from nnwidgets.compute._inputs import int_tuple
 
 __all__ = ["OcclusionGrid"]
@@ -19,6 +20,8 @@ _COARSE_FRACTION = 0.1
 _BLOCK_ELEMENTS = 2**22
 #: Grids with at most this many (positions x input elements) spread scores with one matrix.
 _DENSE_ELEMENTS = 2**20
+#: Bytes of worked-out tables (orders, averaging matrices) kept over all shared grids.
+_SHARED_GRID_BYTES = 64 * 2**20
 
 
 def _full(value: Size, shape: tuple[int, ...], name: str, channel: int) -> tuple[int, ...]:
@@ -356,12 +359,16 @@ class OcclusionGrid:
         return source.flatten()
 
 
-@functools.lru_cache(maxsize=64)
+_shared_grids: ByteCache[tuple[tuple[int, ...], ...], OcclusionGrid] = ByteCache(_SHARED_GRID_BYTES)
+
+
 def _shared_grid(
     shape: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...]
 ) -> OcclusionGrid:
     """One grid per shape, window and stride, so that what it works out once is kept."""
-    return OcclusionGrid(shape, window, stride)
+    return _shared_grids.get_or_make(
+        (shape, window, stride), lambda: OcclusionGrid(shape, window, stride)
+    )
 
 
 def _nearest_along(

@@ -27,7 +27,7 @@ from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._inputs import check_tensor
 from nnwidgets.compute._outputs import OutputSelector, run_model
 from nnwidgets.compute._quantize import linear_codes, per_row
-from nnwidgets.compute.maximize import find_layer
+from nnwidgets.compute.layers import find_layer
 
 __all__ = [
     "SCALINGS",

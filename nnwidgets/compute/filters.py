@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._quantize import linear_codes, per_row
-from nnwidgets.compute.maximize import find_layer
+from nnwidgets.compute.layers import find_layer
 
 __all__ = ["FILTER_SCALINGS", "FILTER_VIEWS", "ConvFilters", "conv_filters", "conv_layers"]
 

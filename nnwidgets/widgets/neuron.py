@@ -26,7 +26,8 @@ from nnwidgets.compute._inputs import (
     int_tuple,
 )
 from nnwidgets.compute._outputs import check_selector
-from nnwidgets.compute.maximize import OBJECTIVES, find_layer, input_channels, normalizer
+from nnwidgets.compute.layers import OBJECTIVES, find_layer, input_channels
+from nnwidgets.compute.synthesis import normalizer
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._inputs import check_int, check_tensor
-from nnwidgets.compute.maximize import find_layer
+from nnwidgets.compute.layers import find_layer
 from nnwidgets.compute.occlusion import Target
 from nnwidgets.compute.occlusion import _check_target as check_target
 
@@ -24,6 +24,7 @@ def check_float(x: object, name: str) -> torch.Tensor:
 def positive_int(value: object, name: str) -> int:
     """Return ``value`` if it is an int of at least 1 (bools refused)."""
     return check_int(value, name, low=1)
+
 
 __all__ = [
     "Target",

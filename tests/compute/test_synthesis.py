@@ -1,4 +1,4 @@
-"""Activation maximization and dataset ranking, checked on networks with known answers."""
+"""Activation maximization, checked on networks with known answers."""
 
 from __future__ import annotations
 
@@ -9,13 +9,7 @@ import torch
 from torch import nn
 
 import nnwidgets as nw
-from nnwidgets.compute import (
-    find_layer,
-    layer_activations,
-    layer_units,
-    synthesize,
-    top_activations,
-)
+from nnwidgets.compute import layer_activations, synthesize
 
 K = 9  # filter side
 
@@ -158,47 +152,6 @@ def test_model_untouched_after_an_exception(fingerprint, same_fingerprint):
         synthesize(model, "fc1", 0, size=16, steps=20, progress=boom, preview_every=2)
     same_fingerprint(before, fingerprint(model))
     assert all(not m._forward_hooks for m in model.modules())
-
-
-def test_top_activations_equal_a_brute_force_pass():
-    demo = nw.zoo.digits()
-    images = demo.images[:120]
-    captured = []
-    handle = demo.model.conv2.register_forward_hook(lambda m, i, o: captured.append(o))
-    with torch.no_grad():
-        for image in images:
-            demo.model(image[None])
-    handle.remove()
-    brute = torch.cat(captured).mean((2, 3))  # (N, 32) channel means
-    top = top_activations(demo.model, "conv2", images, k=9, batch_size=17)
-    for unit in range(brute.shape[1]):
-        order = sorted(range(len(images)), key=lambda i: -float(brute[i, unit]))[:9]
-        assert top.indices[unit].tolist() == order
-        assert torch.allclose(top.values[unit], brute[order, unit], atol=1e-5)
-    assert torch.allclose(top.activations, brute, atol=1e-5)
-
-
-def test_datasets_and_loaders_give_the_same_activations():
-    demo = nw.zoo.digits()
-    images = demo.images[:50]
-    pairs = torch.utils.data.TensorDataset(images, demo.targets[:50])
-    loader = torch.utils.data.DataLoader(pairs, batch_size=7)
-    expected = layer_activations(demo.model, "fc1", images)
-    assert expected.shape == (50, 64)
-    assert torch.allclose(layer_activations(demo.model, "fc1", pairs), expected, atol=1e-5)
-    assert torch.allclose(layer_activations(demo.model, "fc1", loader), expected, atol=1e-5)
-    neuron = layer_activations(demo.model, "conv1", images, objective="neuron", position=(3, 4))
-    with torch.no_grad():
-        full = demo.model.conv1(images)
-    assert torch.allclose(neuron, full[:, :, 3, 4], atol=1e-6)
-
-
-def test_layer_units_and_shapes():
-    demo = nw.zoo.digits()
-    assert layer_units(demo.model, "conv2", (1, 16, 16)) == (32, (32, 8, 8))
-    assert layer_units(demo.model, "fc1", (1, 16, 16))[0] == 64
-    assert layer_units(demo.model, None, (1, 16, 16)) == (10, (10,))
-    assert find_layer(demo.model, "output") is demo.model
 
 
 def test_clear_errors_for_bad_inputs():

@@ -405,3 +405,23 @@ def test_chunks_in_any_order_and_size_agree():
                 torch.testing.assert_close(parts, whole[order], atol=1e-5, rtol=1e-5)
         truth = model(grid.occlude(x, torch.arange(len(grid)), 0.5))
     torch.testing.assert_close(whole, truth, atol=1e-5, rtol=1e-5)
+
+
+def test_plans_and_index_tables_are_bounded_in_bytes(monkeypatch):
+    """The plans kept per model, index tables included, stay within their byte budgets."""
+    from nnwidgets.compute._incremental import plan as plan_module
+    from nnwidgets.compute._incremental import trace as trace_module
+
+    monkeypatch.setattr(trace_module, "_PLAN_BYTES", 2**20)
+    monkeypatch.setattr(plan_module, "_CHUNK_BYTES", 2**18)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 3)).eval()
+    x = torch.randn(3, 16, 16)
+    with torch.inference_mode():
+        for window in range(1, 7):
+            grid = OcclusionGrid.create(x.shape, window, 1)
+            runner = runner_for(model, x, grid)
+            for start in range(0, len(grid), 16):
+                runner(torch.arange(start, min(start + 16, len(grid))))
+            assert runner.plan.chunks.nbytes <= 2**18
+    plans = trace_module.cached_trace(model).plans
+    assert 0 < plans.nbytes <= 2**20 and len(plans) < 6

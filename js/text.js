@@ -11,6 +11,7 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { kernelOnly, send, setTrait } from "./lib/kernel.js";
 import { createStatus } from "./lib/progress.js";
 import { charAtCell, layoutText } from "./lib/textgrid.js";
+/** @import { Tensor } from "./lib/types.js" */
 import { getTensor } from "./lib/wire.js";
 
 const VIEW_HEIGHT = 420; // CSS pixels of the text panel at most

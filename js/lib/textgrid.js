@@ -4,12 +4,18 @@
 const TAB = 4; // columns of a tab stop
 
 /**
+ * @typedef {{row: Int32Array, col: Int32Array, span: Int32Array, line: Int32Array,
+ *   rowStart: number[], rows: number}} TextLayout
+ */
+
+/**
  * Lay `text` out on a grid `columns` wide: each character's row, column and width in columns
  * (a tab reaches the next tab stop, a newline takes one cell and ends the row, a character that
  * does not fit wraps to the next row) and its line number; `rowStart[r]` is the first
  * character of row r (`rowStart[rows]` is the text's length).
  * @param {string} text
  * @param {number} columns
+ * @returns {TextLayout}
  */
 export function layoutText(text, columns) {
   const n = text.length;
@@ -47,7 +53,12 @@ export function layoutText(text, columns) {
   return { row, col, span, line, rowStart, rows };
 }
 
-/** Index of the character in cell (`r`, `c`) of a layout, or -1 for an empty cell. */
+/**
+ * Index of the character in cell (`r`, `c`) of a layout, or -1 for an empty cell.
+ * @param {TextLayout} layout
+ * @param {number} r
+ * @param {number} c
+ */
 export function charAtCell(layout, r, c) {
   if (r < 0 || r >= layout.rows || c < 0) return -1;
   for (let i = layout.rowStart[r]; i < layout.rowStart[r + 1]; i++) {

@@ -41,12 +41,16 @@ check(Path(sys.prefix).resolve() in package.parents, f"nnwidgets imported from t
 check(shutil.which("node") is None, "no Node.js on PATH")
 
 demo = nw.zoo.digits()
+text_demo = nw.zoo.char_rnn()
 widgets = {
     nw.OcclusionExplorer: lambda: nw.OcclusionExplorer(demo.model, demo.images[0]),
     nw.NeuronExplorer: lambda: nw.NeuronExplorer(
         demo.model, "conv2", dataset=demo.images[:20], precompute=False
     ),
     nw.MLPExplorer: lambda: nw.MLPExplorer(data="xor"),
+    nw.TextNeuronExplorer: lambda: nw.TextNeuronExplorer(
+        text_demo.model, text_demo.text[:400], text_demo.vocab
+    ),
 }
 for cls, build in widgets.items():
     name = cls.__name__
@@ -66,7 +70,11 @@ for asset in ("require.js", "html-manager/embed-amd.js"):
     check((STATIC / asset).is_file(), f"export asset shipped: {asset}")
 check(list((STATIC / "fonts").glob("*.woff2")), "export fonts shipped")
 weights = package / "zoo" / "weights"
-check(sorted(p.name for p in weights.glob("*.pt")), f"demo weights shipped in {weights}")
+shipped = sorted(p.name for p in weights.glob("*.pt"))
+check(
+    {"digits_cnn.pt", "shapes_cnn.pt", "char_rnn.pt"} <= set(shipped),
+    f"demo weights shipped in {weights}: {shipped}",
+)
 
 # Without the export extra the command names it (this venv has only the wheel's dependencies).
 result = subprocess.run(

@@ -6,7 +6,13 @@ mode and comes back exactly as it was, modes, ``requires_grad`` and hooks includ
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._outputs import predict, select_output
-from nnwidgets.compute.linear_regions import LinearRegions, compare_depth_width, linear_regions
+from nnwidgets.compute.linear_regions import (
+    LinearRegions,
+    compare_depth_width,
+    linear_regions,
+    max_regions_one_layer,
+    sawtooth_mlp,
+)
 from nnwidgets.compute.maximize import (
     TopActivations,
     find_layer,
@@ -50,12 +56,14 @@ __all__ = [
     "layer_activations",
     "layer_units",
     "linear_regions",
+    "max_regions_one_layer",
     "mlp_layers",
     "model_device",
     "occlusion",
     "occlusion_outputs",
     "plane_points",
     "predict",
+    "sawtooth_mlp",
     "select_output",
     "set_bias",
     "set_weight",

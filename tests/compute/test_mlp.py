@@ -13,7 +13,6 @@ from nnwidgets.compute import (
     ACTIVATIONS,
     Trainer,
     build_mlp,
-    compare_depth_width,
     linear_regions,
     mlp_layers,
     plane_points,
@@ -114,12 +113,6 @@ def test_grid_fallback_is_labelled_sampled():
 def test_regions_need_piecewise_linear_units():
     with pytest.raises(ValueError, match="piecewise-linear"):
         linear_regions(build_mlp(2, (3,), 1, "tanh"))
-
-
-def test_depth_beats_width_on_average_for_the_same_units():
-    rows = compare_depth_width(8, shapes=[(8,), (4, 4)], trials=2)
-    assert [r[0] for r in rows] == [(8,), (4, 4)]
-    assert all(r[1] >= 1 and r[2] >= r[1] for r in rows)
 
 
 def test_xor_by_hand_through_the_edit_api():

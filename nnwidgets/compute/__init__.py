@@ -29,7 +29,13 @@ from nnwidgets.compute.filters import (
     conv_layers,
 )
 from nnwidgets.compute.layers import find_layer, layer_units
-from nnwidgets.compute.linear_regions import LinearRegions, compare_depth_width, linear_regions
+from nnwidgets.compute.linear_regions import (
+    LinearRegions,
+    compare_depth_width,
+    linear_regions,
+    max_regions_one_layer,
+    sawtooth_mlp,
+)
 from nnwidgets.compute.mlp import (
     ACTIVATIONS,
     MLPLayer,
@@ -90,6 +96,7 @@ __all__ = [
     "layer_activations",
     "layer_units",
     "linear_regions",
+    "max_regions_one_layer",
     "mlp_layers",
     "model_device",
     "occlusion",
@@ -97,6 +104,7 @@ __all__ = [
     "plane_points",
     "predict",
     "rank_units",
+    "sawtooth_mlp",
     "select_output",
     "set_bias",
     "set_weight",

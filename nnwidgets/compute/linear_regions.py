@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,13 +31,17 @@ class LinearRegions:
 
 
 def _clip(piece: np.ndarray, normal: np.ndarray, offset: float, sign: float) -> np.ndarray:
-    """Cut a convex polygon (or interval) to where ``sign * (normal . x + offset) >= 0``."""
+    """Cut a convex polygon (or interval) to where ``sign * (normal . x + offset) >= 0``.
+
+    A unit constant on the piece (all its inputs off) does not cut it: it is on (sign +1)
+    where the constant is positive and off otherwise, as the grid's pattern ``x > 0`` reads it.
+    """
+    if not normal.any():
+        return piece if (offset > 0) == (sign > 0) else piece[:0]
     values = sign * (piece @ normal + offset)
     if piece.shape[1] == 1:  # an interval [lo, hi]
         lo, hi = piece[:, 0]
         slope = sign * normal[0]
-        if slope == 0:
-            return piece if values[0] >= 0 else piece[:0]
         root = -offset / normal[0]
         lo, hi = (max(lo, root), hi) if slope > 0 else (lo, min(hi, root))
         return np.array([[lo], [hi]]) if hi > lo else piece[:0]
@@ -167,6 +172,60 @@ def linear_regions(
     return LinearRegions(labels.reshape(shape), count if exact else on_grid, exact, on_grid)
 
 
+def max_regions_one_layer(units: int, dims: int = 2) -> int:
+    """Most linear regions one hidden layer of ``units`` ReLUs can cut a ``dims``-D input into.
+
+    Each unit is one line (a point in 1-D, a hyperplane in general); ``units`` hyperplanes
+    in general position cut space into ``sum_{i <= dims} C(units, i)`` pieces and no
+    arrangement makes more (Zaslavsky, 1975): 1 + n + n(n-1)/2 on the plane.
+    """
+    _check_count("units", units, low=0)
+    _check_count("dims", dims)
+    return sum(math.comb(units, i) for i in range(dims + 1))
+
+
+def sawtooth_mlp(depth: int, in_features: int = 2) -> nn.Sequential:
+    """Build a ReLU net of ``depth`` small layers with ``2 ** depth`` regions along each axis.
+
+    Every hidden layer computes the tent map t(u) = 2u on [0, 1/2], 2 - 2u on [1/2, 1]
+    (from two ReLUs: ``2 relu(u + 1/4) - 4 relu(u - 1/2) - 1/2``) of each coordinate, mapped
+    from [-1, 1] to [0, 1]; ``depth`` layers fold the axis ``depth`` times, into ``2 ** depth``
+    linear pieces (Montufar et al., 2014; Telgarsky, 2016). On the plane (2 units per axis
+    per layer, ``4 * depth`` units) that is ``4 ** depth`` regions over [-1, 1]^2, far more
+    than one hidden layer with the same units can make (:func:`max_regions_one_layer`).
+    The output is the sum of the folded coordinates, minus 1 on the plane (a logit whose
+    sign flips from cell to cell, like a checkerboard).
+    """
+    _check_count("depth", depth)
+    if in_features not in (1, 2):
+        raise ValueError(f"in_features must be 1 or 2, got {in_features!r}")
+    eye = torch.eye(in_features)
+    # a tent unit pair per axis: rows (on, fold) read u = 2 h_on - 4 h_fold - 1/2
+    pair_in = torch.tensor([[1.0], [1.0]])
+    fold = torch.tensor([[2.0, -4.0]])
+    layers: list[nn.Module] = []
+    for index in range(depth):
+        linear = nn.Linear(in_features if index == 0 else 2 * in_features, 2 * in_features)
+        with torch.no_grad():
+            if index == 0:  # u = (x + 1) / 2, so u + 1/4 = x/2 + 3/4 and u - 1/2 = x/2
+                linear.weight.copy_(torch.kron(eye, pair_in) / 2)
+                linear.bias.copy_(torch.tensor([0.75, 0.0]).repeat(in_features))
+            else:  # the previous tent's value t = 2 h_on - 4 h_fold - 1/2, then t + 1/4, t - 1/2
+                linear.weight.copy_(torch.kron(eye, pair_in @ fold))
+                linear.bias.copy_(torch.tensor([-0.25, -1.0]).repeat(in_features))
+        layers += [linear, nn.ReLU()]
+    out = nn.Linear(2 * in_features, 1)
+    with torch.no_grad():
+        out.weight.copy_(fold.repeat(1, in_features))
+        out.bias.fill_(-0.5 * in_features - (in_features - 1))
+    return nn.Sequential(*layers, out)
+
+
+def _check_count(name: str, value: object, *, low: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an int of at least {low}, got {value!r}")
+
+
 def compare_depth_width(
     total_units: int = 12,
     shapes: Sequence[Sequence[int]] | None = None,
@@ -177,12 +236,27 @@ def compare_depth_width(
 ) -> list[tuple[tuple[int, ...], float, int]]:
     """Linear regions of randomly initialized ReLU nets with the same number of hidden units.
 
-    Returns ``(hidden shape, mean count, max count)`` per shape over ``trials`` initializations;
-    by default one to four equal layers of ``total_units`` units in all (Montufar et al., 2014:
-    depth can cut the input into far more regions than width, for the same units).
+    Returns ``(hidden shape, mean count, max count)`` per shape over ``trials`` initializations
+    (:func:`build_mlp`'s); by default one to four equal layers of ``total_units`` units in all.
+
+    Depth *can* cut the input into exponentially more regions than width for the same units
+    (Montufar et al., 2014; :func:`sawtooth_mlp` is such a net), but random networks do not:
+    at initialization the count grows with the number of units, not with depth (Hanin &
+    Rolnick, 2019), and narrow deep nets, whose units often sit dead, have fewer.
     """
+    _check_count("total_units", total_units)
+    _check_count("trials", trials)
+    _check_count("seed", seed, low=0)
     if shapes is None:
         shapes = [(total_units // d,) * d for d in (1, 2, 3, 4) if total_units % d == 0]
+    if isinstance(shapes, str | bytes) or not isinstance(shapes, Sequence) or not shapes:
+        raise ValueError(f"shapes must be a non-empty list of hidden layer sizes, got {shapes!r}")
+    for shape in shapes:
+        if isinstance(shape, str | bytes) or not isinstance(shape, Sequence) or not shape:
+            raise ValueError(f"each of shapes must be a non-empty list of ints, got {shape!r}")
+        for units in shape:
+            _check_count("a hidden layer size in shapes", units)
+    plane_points(extent, 2)  # checks the extent
     results = []
     for shape in shapes:
         counts = []

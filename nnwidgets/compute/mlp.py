@@ -32,6 +32,10 @@ _ELEMENTWISE = {
     nn.Softplus: "softplus",
 }
 _PASS_THROUGH = (nn.Dropout, nn.Flatten)
+#: Gain of the initial weights per activation (as torch.nn.init.calculate_gain gives it).
+_GAINS = {"relu": 2**0.5, "leaky_relu": 2**0.5, "tanh": 5 / 3, "sigmoid": 1.0, "linear": 1.0}
+#: First-layer biases are uniform in [-FIRST_BIAS, FIRST_BIAS]: each unit's line crosses the data.
+FIRST_BIAS = 0.5
 
 Extent = tuple[float, float, float, float]
 #: Most grid points per side of :func:`plane_points` (a 2-D grid holds its square).
@@ -47,6 +51,13 @@ def build_mlp(
     seed: int = 0,
 ) -> nn.Sequential:
     """Build ``Linear, activation, ..., Linear`` (no activation after the last layer).
+
+    Weights start normal with standard deviation ``gain / sqrt(fan_in)`` for the activation's
+    gain (tanh 5/3, ReLU sqrt 2; 1 for the output layer; He et al., 2015), so that units
+    neither saturate nor fade layer after layer; PyTorch's default (``1 / sqrt(3 fan_in)``)
+    leaves a tanh net nearly linear and the spirals unlearned. First-layer biases are
+    uniform in +-:data:`FIRST_BIAS` (each unit's line crosses the data, which lies in
+    [-1, 1]^2); the others start at zero.
 
     Parameters
     ----------
@@ -72,7 +83,15 @@ def build_mlp(
     try:
         layers: list[nn.Module] = []
         for i, (inp, out) in enumerate(itertools.pairwise(sizes)):
-            layers.append(nn.Linear(inp, out))
+            linear = nn.Linear(inp, out)
+            with torch.no_grad():
+                last = i == len(sizes) - 2  # no activation follows the output layer
+                linear.weight.normal_(0.0, (1.0 if last else _GAINS[activation]) / inp**0.5)
+                if i == 0:
+                    linear.bias.uniform_(-FIRST_BIAS, FIRST_BIAS)
+                else:
+                    linear.bias.zero_()
+            layers.append(linear)
             if i < len(sizes) - 2:
                 layers.append(_MODULES[activation]())
     finally:

@@ -140,10 +140,12 @@ class Trainer:
         self.step_count = 0
         self.epoch = 0
         self.history: list[tuple[int, float, float | None]] = []
+        """(step, train loss, test loss) points, from the untrained network at step 0 on."""
         if task == "regression":
             self._loss = F.mse_loss
         else:
             self._loss = _binary if shape["out_features"] == 1 else F.cross_entropy
+        self.record()
 
     def _batch(self) -> torch.Tensor:
         size = max(1, min(int(self.batch_size), len(self.x_train)))
@@ -180,8 +182,21 @@ class Trainer:
                 self.step_count += 1
         finally:
             model.train(was_training)
+        return self.record()
+
+    def record(self) -> tuple[float, float | None]:
+        """Add the (train, test) losses of the network as it is now to :attr:`history`.
+
+        One point per step: a point already taken at this step (before a hand edit of the
+        weights, say) is replaced, so the curve starts from the network that trains, not
+        from every half-edited one on the way to it.
+        """
         losses = self.losses()
-        self.history.append((self.step_count, *losses))
+        point = (self.step_count, *losses)
+        if self.history and self.history[-1][0] == self.step_count:
+            self.history[-1] = point
+        else:
+            self.history.append(point)
         return losses
 
     def losses(self) -> tuple[float, float | None]:

@@ -153,7 +153,7 @@ class MLPExplorer(NNWidget):
     activation = Enum((*ACTIVATIONS, CUSTOM), default_value="tanh").tag(sync=True)
     dataset = Unicode("spirals", help="Built-in data set, or 'custom'.").tag(sync=True)
     datasets = List(Unicode(), help="Data sets the picker offers.").tag(sync=True)
-    lr = Setting(0.03).tag(sync=True)
+    lr = Setting(0.3).tag(sync=True)
     batch_size = Count(10).tag(sync=True)
     l1 = Setting(0.0).tag(sync=True)
     l2 = Setting(0.0).tag(sync=True)
@@ -165,11 +165,11 @@ class MLPExplorer(NNWidget):
         model: nn.Module | None = None,
         data: str | tuple[Any, Any] = "spirals",
         *,
-        hidden: Sequence[int] = (4, 4),
+        hidden: Sequence[int] = (6, 6),
         activation: str = "tanh",
         train_in_place: bool = False,
         task: str | None = None,
-        lr: float = 0.03,
+        lr: float = 0.3,
         batch_size: int = 10,
         l1: float = 0.0,
         l2: float = 0.0,
@@ -394,7 +394,7 @@ class MLPExplorer(NNWidget):
 
     def _refresh_losses(self, *, force: bool = True) -> None:
         history = self._trainer.history
-        train, test = history[-1][1:] if history else self._trainer.losses()
+        train, test = history[-1][1:]
         with self.hold_sync():
             self.train_loss, self.test_loss = train, test
         now = time.monotonic()
@@ -402,7 +402,7 @@ class MLPExplorer(NNWidget):
             return
         self._last_chart = now
         every = max(1, len(history) // CHART_POINTS)
-        shown = history[::every] if history else [(0, train, test)]
+        shown = history[::every]
         with self.chart.hold_sync():
             steps = [h[0] for h in shown]
             self._loss_lines[0].x, self._loss_lines[0].y = steps, [h[1] for h in shown]
@@ -456,7 +456,7 @@ class MLPExplorer(NNWidget):
 
         def job(job: Job) -> None:
             change()
-            self._trainer.history.append((self._trainer.step_count, *self._trainer.losses()))
+            self._trainer.record()
             self._refresh_losses()
             self._push_frame()
             if self.playing:

@@ -13,7 +13,6 @@ from nnwidgets.compute import (
     ACTIVATIONS,
     Trainer,
     build_mlp,
-    compare_depth_width,
     linear_regions,
     mlp_layers,
     plane_points,
@@ -116,12 +115,6 @@ def test_regions_need_piecewise_linear_units():
         linear_regions(build_mlp(2, (3,), 1, "tanh"))
 
 
-def test_depth_beats_width_on_average_for_the_same_units():
-    rows = compare_depth_width(8, shapes=[(8,), (4, 4)], trials=2)
-    assert [r[0] for r in rows] == [(8,), (4, 4)]
-    assert all(r[1] >= 1 and r[2] >= r[1] for r in rows)
-
-
 def test_xor_by_hand_through_the_edit_api():
     """OR and NAND in the hidden layer, AND of them at the output (steep sigmoids)."""
     model = build_mlp(2, (2,), 1, "sigmoid")
@@ -215,3 +208,29 @@ def test_toy_data_sets(name):
     assert torch.equal(x, again[0]) and torch.equal(y, again[1])
     with pytest.raises(ValueError, match="unknown data set"):
         nw.zoo.toy_data("swirls")
+
+
+def test_history_keeps_one_point_per_step_from_the_untrained_net():
+    x, y = nw.zoo.toy_data("xor", n=40)
+    model = build_mlp(2, (2,), 1, "sigmoid")
+    trainer = Trainer(model, x, y)
+    assert trainer.history == [(0, *trainer.losses())]
+    set_weight(model, 0, 0, 0, 50.0)  # a half-done hand edit: a large loss
+    trainer.record()
+    set_weight(model, 0, 0, 0, 0.0)
+    assert trainer.record() == trainer.losses()
+    assert trainer.history == [(0, *trainer.losses())]  # the edit replaced the step-0 point
+    trainer.step(3)
+    trainer.record()
+    assert [h[0] for h in trainer.history] == [0, 3]
+
+
+def test_initial_weights_are_scaled_for_the_activation():
+    """Var(w) = gain^2 / fan_in (1 / fan_in at the output); biases as documented."""
+    for activation, gain in (("tanh", 5 / 3), ("relu", 2**0.5)):
+        model = build_mlp(2, (400, 400), 300, activation, seed=2)
+        first, hidden, out = (m for m in model if isinstance(m, nn.Linear))
+        assert hidden.weight.std().item() == pytest.approx(gain / 400**0.5, rel=0.02)
+        assert out.weight.std().item() == pytest.approx(1 / 400**0.5, rel=0.02)
+        assert first.bias.abs().max() <= 0.5 and first.bias.std() > 0.25
+        assert not hidden.bias.any() and not out.bias.any()

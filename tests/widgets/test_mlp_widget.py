@@ -152,7 +152,7 @@ def test_bad_trait_values_are_rejected():
         w.error = ""
         w.set_state(state)
         assert "Rejected a value" in w.error, state
-    assert (w.lr, w.batch_size, w.dataset) == (0.03, 10, "xor")
+    assert (w.lr, w.batch_size, w.dataset) == (0.3, 10, "xor")
     w.close()
 
 

@@ -197,7 +197,7 @@ def test_settings_from_the_front_end_refuse_bools_and_non_finite_numbers():
         w.error = ""
         w.set_state(state)
         assert "Rejected a value" in w.error, state
-    assert (w.lr, w.batch_size, w.l2, w.noise) == (0.03, 10, 0.0, 0.0)
+    assert (w.lr, w.batch_size, w.l2, w.noise) == (0.3, 10, 0.0, 0.0)
     w.close()
 
 

@@ -70,6 +70,11 @@ class OcclusionExplorer(NNWidget):
     value_mode
         "probability" maps the drop in softmax probability, "raw" the drop in the raw output
         (the numbers :func:`nnwidgets.compute.occlusion` and Captum's Occlusion give).
+    color_scale
+        "fixed" (default) colours the map on probability's own range, 0 to 1, so a tiny
+        effect looks tiny; "fit" stretches the colours to the map's largest value. Raw
+        outputs have no fixed range: in "raw" mode the scale always fits the map. A map whose
+        values all have one sign is drawn on a one-sided (sequential) scale.
     top_k
         Number of classes shown in the bars.
     output
@@ -102,7 +107,14 @@ class OcclusionExplorer(NNWidget):
     heatmap_view = Tensor(
         dtype=torch.float32, ndim=2, help="Sensitivity map at display size; NaN=none."
     )
-    heatmap_limit = Float(1.0, help="Symmetric colour limit of the map.").tag(sync=True)
+    heatmap_limit = Float(1.0, help="Colour limit of the map: |values| drawn at full colour.").tag(
+        sync=True
+    )
+    heatmap_peak = Float(0.0, help="The map's value of largest magnitude.").tag(sync=True)
+    heatmap_sign = Int(
+        0, help="1 or -1 when every value of the map has that sign (one-sided scale), else 0."
+    ).tag(sync=True)
+    sweep_done = List(Int(), help="[positions swept, positions in all] of the map.").tag(sync=True)
     heatmap_units = Unicode("", help="What the map's values measure.").tag(sync=True)
     sweep_probs = Tensor(dtype=torch.float32, ndim=2, help="(positions, classes) probabilities.")
     sweep_classes = Tensor(dtype=torch.int32, ndim=1, help="Classes of sweep_probs' columns.")
@@ -115,6 +127,7 @@ class OcclusionExplorer(NNWidget):
         "fill_value",
         "target",
         "value_mode",
+        "color_scale",
         "opacity",
         "top_k",
     )
@@ -126,6 +139,9 @@ class OcclusionExplorer(NNWidget):
     fill_value = Float(0.0, float32=True, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
     value_mode = Enum(("probability", "raw"), default_value="probability").tag(sync=True)
+    color_scale = Enum(
+        ("fixed", "fit"), default_value="fixed", help="Map colours on 0..1 or fit to the map."
+    ).tag(sync=True)
     opacity = Float(0.6, help="Opacity of the map over the image.").tag(sync=True)
     top_k = Int(5, help="Classes shown in the bars.").tag(sync=True)
 
@@ -140,6 +156,7 @@ class OcclusionExplorer(NNWidget):
         fill: str | float = "zero",
         target: int | None = None,
         value_mode: str = "probability",
+        color_scale: str = "fixed",
         top_k: int = 5,
         output: Any = None,
         display: DisplaySpec = None,
@@ -189,6 +206,7 @@ class OcclusionExplorer(NNWidget):
             fill_value=fill_value,
             target=int(clean_probs.argmax()) if target is None else target,
             value_mode=value_mode,
+            color_scale=color_scale,
             top_k=top_k,
         )
         self._update_fill_image()
@@ -249,7 +267,9 @@ class OcclusionExplorer(NNWidget):
                 top[0] : top[1], left[0] : left[1]
             ].float()
         if self.heatmap_view is not None:
-            image = colormaps.overlay(image, self.heatmap_view, self.heatmap_limit, self.opacity)
+            image = colormaps.overlay(
+                image, self.heatmap_view, self.heatmap_limit, self.opacity, self.heatmap_sign
+            )
         return png_export(image.round().clamp(0, 255).to(torch.uint8), path, min_size)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -352,7 +372,7 @@ class OcclusionExplorer(NNWidget):
             left = min(self.probe[1], self.image_size[1] - self.window[1])
             self._on_probe(y=top, x=left, id=self.probe_id + 1)
 
-    @observe("target", "value_mode")
+    @observe("target", "value_mode", "color_scale")
     def _scoring_changed(self, _change: dict) -> None:
         if self._sweep_outputs is not None and self._sweep_grid is not None:
             done = ~self._sweep_outputs[:, 0].isnan()
@@ -482,13 +502,17 @@ class OcclusionExplorer(NNWidget):
         scores = self._scores(outputs.nan_to_num(0.0))
         heatmap = grid.attribution(scores, done=None if bool(done.all()) else done).mean(0)
         view = resize(heatmap, self._view_size)
-        finite = view[~view.isnan()]
-        limit = float(finite.abs().max()) if finite.numel() else 1.0
+        finite = heatmap[~heatmap.isnan()]
+        peak = float(finite[finite.abs().argmax()]) if finite.numel() else 0.0
+        fixed = self.color_scale == "fixed" and self.value_mode == "probability"
         self._heatmap = heatmap
         with self.hold_sync():
             self.heatmap_view = view
-            self.heatmap_limit = max(limit, 1e-6)
+            self.heatmap_limit = 1.0 if fixed else max(abs(peak), 1e-6)
+            self.heatmap_peak = peak
+            self.heatmap_sign = one_sign(finite)
             self.heatmap_units = self._units()
+            self.sweep_done = [int(done.sum()), len(grid)]
 
     def _publish_cache(self, grid: OcclusionGrid, outputs: torch.Tensor) -> None:
         probs = outputs.softmax(1)
@@ -508,6 +532,7 @@ class OcclusionExplorer(NNWidget):
         self._sweep_outputs = self._sweep_grid = self._heatmap = None
         with self.hold_sync():
             self.heatmap_view = None
+            self.sweep_done = []
             self.sweep_probs = None
             self.sweep_classes = None
             self.sweep_geometry = {}
@@ -519,3 +544,19 @@ class OcclusionExplorer(NNWidget):
         extra = [self.target, int(after.argmax())]
         classes = list(dict.fromkeys(ranked + extra))
         self.chart.update(classes, self.labels, before, after, self.target)
+
+
+def one_sign(values: torch.Tensor) -> int:
+    """Return the sign a one-sided colour scale shows for ``values``, or 0 for a two-sided one.
+
+    1 (or -1) when no value is below (above) zero by more than a thousandth of the largest
+    magnitude, else 0.
+    """
+    if values.numel() == 0:
+        return 0
+    tolerance = 1e-3 * float(values.abs().max())
+    below = bool((values < -tolerance).any())
+    above = bool((values > tolerance).any())
+    if below and above:
+        return 0
+    return -1 if below else 1

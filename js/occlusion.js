@@ -3,7 +3,7 @@
 // once, answered at once from the sweep's cache when there is one, and confirmed by the
 // kernel's exact result for the latest request only (older results are never drawn).
 import "./occlusion.css";
-import { renderBars } from "./lib/bars.js";
+import { barsKey, renderBars } from "./lib/bars.js";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { colorize, createLegend } from "./lib/colormap.js";
 import { fmt, h, labelled, listen } from "./lib/dom.js";
@@ -99,6 +99,7 @@ function render({ model, el }) {
         labelled("Target class", targetSelect),
         source,
         bars,
+        barsKey("occluded"),
       ),
     ),
     h(
@@ -404,7 +405,8 @@ function render({ model, el }) {
   fillSelect.addEventListener("change", () => setTrait("fill", fillSelect.value));
   fillValue.addEventListener("change", () => {
     const v = Number(fillValue.value);
-    if (Number.isFinite(v)) setTrait("fill_value", v);
+    if (fillValue.value.trim() !== "" && Number.isFinite(v)) setTrait("fill_value", v);
+    else syncControls(); // not a number: show the kernel's value again
   });
   modeSelect.addEventListener("change", () => setTrait("value_mode", modeSelect.value));
   scaleSelect.addEventListener("change", () => setTrait("color_scale", scaleSelect.value));

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ipywidgets
 import torch
 from torch import nn
 from traitlets import Dict, Enum, List, TraitError, Unicode, observe, validate
@@ -34,7 +33,6 @@ from nnwidgets.compute._inputs import (
 )
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
-from nnwidgets.widgets._charts import ProbabilityBars
 from nnwidgets.widgets._worker import Job
 
 FILLS = ("zero", "mean", "blur", "value")
@@ -210,12 +208,6 @@ class OcclusionExplorer(NNWidget):
             top_k=top_k,
         )
         self._update_fill_image()
-        self.chart = ProbabilityBars("Class probabilities")
-        self.chart.on_select(self._select_target)
-        self._refresh_chart()
-        self._box = ipywidgets.HBox(
-            [self, self.chart.figure], layout=ipywidgets.Layout(align_items="flex-start")
-        )
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -256,7 +248,6 @@ class OcclusionExplorer(NNWidget):
         with self.hold_sync():
             self.probe = None
             self.occluded_probs = None
-        self._refresh_chart()
 
     def to_png(self, path: str | Path | None = None, *, min_size: int = 256) -> bytes:
         """Return (and write to ``path`` if given) a PNG of the image with the map overlaid."""
@@ -271,19 +262,6 @@ class OcclusionExplorer(NNWidget):
                 image, self.heatmap_view, self.heatmap_limit, self.opacity, self.heatmap_sign
             )
         return png_export(image.round().clamp(0, 255).to(torch.uint8), path, min_size)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self._box._repr_mimebundle_(**kwargs)
-
-    def close(self) -> None:
-        """Close the widget, its chart and its layout."""
-        super().close()
-        for part in (
-            getattr(self, "chart", None) and self.chart.figure,
-            getattr(self, "_box", None),
-        ):
-            if part is not None:
-                part.close()
 
     # -- validation of settings ----------------------------------------------------------
     def _pair(self, value: Any, name: str, default: int) -> list[int]:
@@ -379,16 +357,6 @@ class OcclusionExplorer(NNWidget):
             self._publish(self._sweep_grid, self._sweep_outputs, done)
             if done.all():
                 self._publish_cache(self._sweep_grid, self._sweep_outputs)
-        if hasattr(self, "chart"):
-            self._refresh_chart()
-
-    @observe("clean_probs", "occluded_probs", "top_k")
-    def _probs_changed(self, _change: dict) -> None:
-        if hasattr(self, "chart"):
-            self._refresh_chart()
-
-    def _select_target(self, index: int) -> None:
-        self.target = index
 
     # -- front-end messages ------------------------------------------------------------
     @message("probe", y=int, x=int, id=int)
@@ -536,14 +504,6 @@ class OcclusionExplorer(NNWidget):
             self.sweep_probs = None
             self.sweep_classes = None
             self.sweep_geometry = {}
-
-    def _refresh_chart(self) -> None:
-        before = self.clean_probs
-        after = before if self.occluded_probs is None else self.occluded_probs
-        ranked = [int(c) for c in before.argsort(descending=True)[: self.top_k]]
-        extra = [self.target, int(after.argmax())]
-        classes = list(dict.fromkeys(ranked + extra))
-        self.chart.update(classes, self.labels, before, after, self.target)
 
 
 def one_sign(values: torch.Tensor) -> int:

@@ -5,6 +5,7 @@
 // unit shown now, so a stale result is never drawn.
 import "./neuron.css";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
+import { colorize } from "./lib/colormap.js";
 import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
@@ -14,6 +15,41 @@ import { getTensor } from "./lib/wire.js";
 const VIEW_SIDE = 240; // CSS pixels of the synthesized image
 const EXAMPLE_SIDE = 64; // CSS pixels of a dataset example
 const OVERVIEW_WIDTH = 600; // CSS pixels of the layer overview
+const INPUT_SIDE = 96; // CSS pixels of the chosen input, with where the unit fires over it
+const ACCENT = "#1b4f8a";
+const DEAD = "#a3161b";
+
+/**
+ * Why a unit is flagged dead, from its `unit_dead` bits ("" when it is not).
+ * @param {number} flags 1: exactly 0 on every dataset image; 2: synthesis left it at 0
+ * @returns {string}
+ */
+function deadReason(flags) {
+  const reasons = [];
+  if (flags & 1) reasons.push("zero on every dataset image");
+  if (flags & 2) reasons.push("synthesis could not move it off 0");
+  return reasons.join("; ");
+}
+
+/**
+ * Draw a small label (white on a dark plate) in a tile's top-left corner.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {string} text
+ * @param {number} x
+ * @param {number} y
+ * @param {number} side tile side in CSS pixels
+ */
+function tileLabel(ctx, text, x, y, side) {
+  ctx.font = `${side >= 40 ? 10 : 8}px sans-serif`;
+  ctx.textBaseline = "top";
+  let shown = text;
+  while (shown.length > 1 && ctx.measureText(shown).width > side - 4) shown = shown.slice(0, -1);
+  const width = ctx.measureText(shown).width;
+  ctx.fillStyle = "rgba(0,0,0,0.6)";
+  ctx.fillRect(x, y, width + 4, side >= 40 ? 12 : 10);
+  ctx.fillStyle = "#fff";
+  ctx.fillText(shown, x + 2, y + 1);
+}
 
 /**
  * Offscreen canvas of row `i` of the (n, h, w, 3) uint8 tensor trait `name`, built on first use
@@ -121,6 +157,10 @@ function render({ model, el }) {
   const count = () => model.get("unit_count");
   const done = () => getTensor(model, "unit_done");
   const unitName = (u) => model.get("unit_labels")[u] ?? `unit ${u}`;
+  const deadFlags = (u) => {
+    const flags = getTensor(model, "unit_dead");
+    return flags && u < flags.data.length ? flags.data[u] : 0;
+  };
 
   // -- the selected unit -----------------------------------------------------------------
   function drawUnit() {
@@ -128,13 +168,14 @@ function render({ model, el }) {
     ctx.clearRect(0, 0, VIEW_SIDE, VIEW_SIDE);
     const flags = done();
     const scores = /** @type {Tensor} */ (getTensor(model, "unit_scores"));
+    const dead = deadReason(deadFlags(unit));
     const preview = model.get("preview_unit") === unit ? getTensor(model, "preview_image") : null;
     let source = "pending";
     if (flags && flags.data[unit] && unitTile(unit)) {
       drawScaled(ctx, unitTile(unit), 0, 0, VIEW_SIDE, VIEW_SIDE);
       source = "final";
       const verb = model.get("maximize") ? "maximizes" : "minimizes";
-      caption.textContent = `Synthesized input that ${verb} ${unitName(unit)}: activation ${fmt(scores.data[unit])}`;
+      caption.textContent = `Synthesized input that ${verb} ${unitName(unit)}: activation ${fmt(scores.data[unit])}${dead ? ` · dead unit: ${dead}` : ""}`;
     } else if (preview) {
       drawScaled(ctx, pixelCanvas(rgbToRgba(preview), preview.shape[1], preview.shape[0]), 0, 0, VIEW_SIDE, VIEW_SIDE);
       source = "preview";
@@ -198,18 +239,27 @@ function render({ model, el }) {
     const image = getTensor(model, "input_image");
     const values = getTensor(model, "input_activations");
     inputBox.hidden = !image || !values;
-    if (inputBox.hidden) return;
-    const ctx = sizeCanvas(inputCanvas, 48, 48);
-    const [height, width] = /** @type {Tensor} */ (image).shape; // image and values: set, checked above
-    drawScaled(ctx, pixelCanvas(rgbToRgba(/** @type {Tensor} */ (image)), width, height), 0, 0, 48, 48);
-    inputText.textContent = `${unitName(unit)} on ${model.get("input_label")}: ${fmt(/** @type {Tensor} */ (values).data[unit])}`;
+    if (!image || !values) return;
+    const ctx = sizeCanvas(inputCanvas, INPUT_SIDE, INPUT_SIDE);
+    drawScaled(ctx, pixelCanvas(rgbToRgba(image), image.shape[1], image.shape[0]), 0, 0, INPUT_SIDE, INPUT_SIDE);
+    const map = model.get("input_map_unit") === unit ? getTensor(model, "input_map") : null;
+    let where = "";
+    if (map) {
+      const lut = /** @type {Tensor} */ (getTensor(model, "colormap_sequential")).data;
+      const colours = colorize(map.data, 255, lut, 0.75, 1);
+      drawScaled(ctx, pixelCanvas(colours, map.shape[1], map.shape[0]), 0, 0, INPUT_SIDE, INPUT_SIDE);
+      const peak = model.get("input_map_peak");
+      where = peak > 0 ? ` · colour: where it fires (up to ${fmt(peak)})` : " · it does not fire anywhere on this image";
+    }
+    inputText.textContent = `${unitName(unit)} on ${model.get("input_label")}: ${fmt(values.data[unit])}${where}`;
+    root.dataset.inputMap = map ? String(unit) : "";
   }
 
   // -- the layer overview ----------------------------------------------------------------
   function overviewGeometry() {
     const n = Math.max(count(), 1);
     const side = n > 128 ? 28 : n > 48 ? 40 : 56;
-    const gap = 3;
+    const gap = 5; // room for the selected tile's frame
     const columns = Math.max(1, Math.floor((OVERVIEW_WIDTH + gap) / (side + gap)));
     const rows = Math.ceil(n / columns);
     return { side, gap, columns, rows, width: Math.min(n, columns) * (side + gap) - gap, height: rows * (side + gap) - gap };
@@ -220,7 +270,9 @@ function render({ model, el }) {
     const ctx = sizeCanvas(overview, Math.max(g.width, 1), Math.max(g.height, 1));
     ctx.clearRect(0, 0, g.width, g.height);
     const flags = done();
+    const logits = model.get("objective") === "logit";
     let finished = 0;
+    let dead = 0;
     for (let u = 0; u < count(); u++) {
       const x = (u % g.columns) * (g.side + g.gap);
       const y = Math.floor(u / g.columns) * (g.side + g.gap);
@@ -231,13 +283,33 @@ function render({ model, el }) {
         ctx.fillStyle = "rgba(127,127,127,0.15)";
         ctx.fillRect(x, y, g.side, g.side);
       }
+      tileLabel(ctx, logits ? `${u} ${unitName(u)}` : String(u), x, y, g.side);
+      if (deadFlags(u)) {
+        dead += 1;
+        ctx.strokeStyle = DEAD;
+        ctx.lineWidth = 2;
+        ctx.setLineDash([3, 2]);
+        ctx.strokeRect(x + 1, y + 1, g.side - 2, g.side - 2);
+        ctx.setLineDash([]);
+        ctx.font = "bold 9px sans-serif";
+        ctx.textBaseline = "bottom";
+        ctx.fillStyle = "rgba(255,255,255,0.85)";
+        ctx.fillRect(x + 1, y + g.side - 11, 26, 10);
+        ctx.fillStyle = DEAD;
+        ctx.fillText("dead", x + 3, y + g.side - 1);
+      }
     }
+    // the selected tile: a thick accent frame with a white line inside, the others dimmed
     const x = (unit % g.columns) * (g.side + g.gap);
     const y = Math.floor(unit / g.columns) * (g.side + g.gap);
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "#1b4f8a";
-    ctx.strokeRect(x - 1, y - 1, g.side + 2, g.side + 2);
-    overviewTitle.textContent = `Layer overview: ${finished} of ${count()} units synthesized`;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = ACCENT;
+    ctx.strokeRect(x - 1.5, y - 1.5, g.side + 3, g.side + 3);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(x + 0.5, y + 0.5, g.side - 1, g.side - 1);
+    const deadNote = dead ? ` · ${dead} dead (dashed red: 0 on every dataset image, or synthesis could not move them off 0)` : "";
+    overviewTitle.textContent = `Layer overview: ${finished} of ${count()} units synthesized${deadNote}`;
     overview.setAttribute("aria-valuetext", `selected: unit ${unit}, ${unitName(unit)}`);
     root.dataset.done = String(finished);
   }
@@ -329,6 +401,9 @@ function render({ model, el }) {
     "change:top_values": drawExamples,
     "change:input_activations": drawInput,
     "change:input_image": drawInput,
+    "change:input_map": drawInput,
+    "change:input_map_unit": drawInput,
+    "change:unit_dead": redraw,
     "change:unit": () => {
       unit = model.get("unit");
       redraw();

@@ -3,10 +3,10 @@
 // once, answered at once from the sweep's cache when there is one, and confirmed by the
 // kernel's exact result for the latest request only (older results are never drawn).
 import "./occlusion.css";
-import { renderBars } from "./lib/bars.js";
+import { barsKey, renderBars } from "./lib/bars.js";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { colorize, createLegend } from "./lib/colormap.js";
-import { h, labelled, listen } from "./lib/dom.js";
+import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
@@ -14,6 +14,24 @@ import { getTensor } from "./lib/wire.js";
 /** @import { Tensor } from "./lib/types.js" */
 
 const VIEW_SIDE = 360; // CSS pixels of the image's longer side
+const NEGLIGIBLE = 0.01; // largest |drop in probability| below which the legend calls the map negligible
+
+/**
+ * Lines under the map's legend: its largest value, and a note when it is partial or negligible.
+ * @param {{peak: number, mode: string, done: number[], busy: boolean}} map
+ * @returns {{detail: string, note: string}}
+ */
+function legendLines({ peak, mode, done, busy }) {
+  const signed = peak > 0 ? `+${fmt(peak)}` : fmt(peak);
+  const notes = [];
+  if (done.length === 2 && done[0] < done[1]) {
+    notes.push(`Partial map: ${done[0]} of ${done[1]} positions swept${busy ? " so far" : " (stopped)"}.`);
+  }
+  if (mode === "probability" && Math.abs(peak) < NEGLIGIBLE) {
+    notes.push(`Negligible: no patch changes the probability by ${NEGLIGIBLE} or more.`);
+  }
+  return { detail: `largest effect ${signed}`, note: notes.join(" ") };
+}
 
 function render({ model, el }) {
   let image = null; // offscreen canvas of the displayed image
@@ -55,6 +73,12 @@ function render({ model, el }) {
     h("option", { value: "probability" }, "drop in probability"),
     h("option", { value: "raw" }, "drop in raw output"),
   );
+  const scaleSelect = h(
+    "select",
+    {},
+    h("option", { value: "fixed" }, "0 to 1 (fixed)"),
+    h("option", { value: "fit" }, "fit to this map"),
+  );
   const opacityInput = h("input", { type: "range", min: "0", max: "1", step: "0.05" });
   const targetSelect = h("select", { class: "nnw-target-select" });
   const sweepButton = h("button", { class: "nnw-button nnw-primary" }, "Sweep");
@@ -76,6 +100,7 @@ function render({ model, el }) {
         labelled("Target class", targetSelect),
         source,
         bars,
+        barsKey("occluded"),
       ),
     ),
     h(
@@ -85,13 +110,14 @@ function render({ model, el }) {
       labelled("Stride", h("span", { class: "nnw-inline" }, strideInput, strideOut)),
       labelled("Fill", h("span", { class: "nnw-inline" }, fillSelect, fillValue)),
       labelled("Map", modeSelect),
+      labelled("Scale", scaleSelect),
       labelled("Opacity", opacityInput),
       h("div", { class: "nnw-buttons" }, sweepButton, stopButton, clearButton, saveButton),
     ),
     status.el,
   );
   el.append(root);
-  kernelOnly(root, [windowInput, strideInput, fillSelect, fillValue, modeSelect, targetSelect, sweepButton, stopButton, clearButton]);
+  kernelOnly(root, [windowInput, strideInput, fillSelect, fillValue, modeSelect, scaleSelect, targetSelect, sweepButton, stopButton, clearButton]);
 
   // -- geometry ------------------------------------------------------------------------
   const inputSize = () => model.get("image_size"); // [H, W] of the model input
@@ -116,7 +142,8 @@ function render({ model, el }) {
 
   function loadOverlay() {
     const map = getTensor(model, "heatmap_view");
-    const lut = /** @type {Tensor} */ (getTensor(model, "colormap")).data;
+    const sign = model.get("heatmap_sign");
+    const lut = /** @type {Tensor} */ (getTensor(model, sign === 0 ? "colormap" : "colormap_sequential")).data;
     const limit = model.get("heatmap_limit");
     legend.el.hidden = map === null;
     if (map === null) {
@@ -124,9 +151,16 @@ function render({ model, el }) {
       root.dataset.sweep = "none";
       return;
     }
-    overlay = pixelCanvas(colorize(map.data, limit, lut, model.get("opacity")), map.shape[1], map.shape[0]);
-    legend.update(lut, limit, model.get("heatmap_units"), Math.min(cssSize()[0], 320));
-    root.dataset.sweep = model.get("sweep_probs") === null ? "partial" : "complete";
+    overlay = pixelCanvas(colorize(map.data, limit, lut, model.get("opacity"), sign), map.shape[1], map.shape[0]);
+    const lines = legendLines({
+      peak: model.get("heatmap_peak"),
+      mode: model.get("value_mode"),
+      done: model.get("sweep_done"),
+      busy: model.get("busy"),
+    });
+    legend.update(lut, limit, model.get("heatmap_units"), Math.min(cssSize()[0], 320), { sign, ...lines });
+    const [swept, total] = model.get("sweep_done");
+    root.dataset.sweep = swept < total ? "partial" : "complete";
   }
 
   // -- drawing -------------------------------------------------------------------------
@@ -226,8 +260,12 @@ function render({ model, el }) {
     source.textContent = {
       none: "Original prediction. Click the image to occlude a patch.",
       exact: "Occluded: exact result from the kernel.",
-      sweep: "Occluded: instant estimate from the sweep (nearest swept position); exact result on its way.",
-      pending: "Occluded: computing…",
+      sweep: isStatic()
+        ? "Occluded: answered from the sweep's saved results (nearest swept position); the exact result needs a running kernel."
+        : "Occluded: instant estimate from the sweep (nearest swept position); exact result on its way.",
+      pending: isStatic()
+        ? "Occluded: this position needs a running kernel (the saved page has no complete sweep to answer from)."
+        : "Occluded: computing…",
     }[kind];
     root.dataset.source = kind;
     const top = order[0];
@@ -254,6 +292,10 @@ function render({ model, el }) {
     fillValue.value = String(model.get("fill_value"));
     fillValue.hidden = model.get("fill") !== "value";
     modeSelect.value = model.get("value_mode");
+    scaleSelect.value = model.get("color_scale");
+    const raw = model.get("value_mode") === "raw";
+    scaleSelect.disabled = raw || isStatic();
+    scaleSelect.title = raw ? "raw outputs have no fixed range: the scale fits the map" : "";
     opacityInput.value = String(model.get("opacity"));
     const labels = model.get("labels");
     if (targetSelect.options.length !== labels.length) {
@@ -364,9 +406,11 @@ function render({ model, el }) {
   fillSelect.addEventListener("change", () => setTrait("fill", fillSelect.value));
   fillValue.addEventListener("change", () => {
     const v = Number(fillValue.value);
-    if (Number.isFinite(v)) setTrait("fill_value", v);
+    if (fillValue.value.trim() !== "" && Number.isFinite(v)) setTrait("fill_value", v);
+    else syncControls(); // not a number: show the kernel's value again
   });
   modeSelect.addEventListener("change", () => setTrait("value_mode", modeSelect.value));
+  scaleSelect.addEventListener("change", () => setTrait("color_scale", scaleSelect.value));
   opacityInput.addEventListener("input", () => setTrait("opacity", Number(opacityInput.value)));
   targetSelect.addEventListener("change", () => selectTarget(Number(targetSelect.value)));
   sweepButton.addEventListener("click", () => send(model, { type: "sweep" }));
@@ -416,6 +460,12 @@ function render({ model, el }) {
       loadOverlay();
       draw();
     },
+    "change:heatmap_sign": () => {
+      loadOverlay();
+      draw();
+    },
+    "change:sweep_done": loadOverlay,
+    "change:color_scale": syncControls,
     "change:opacity": () => {
       loadOverlay();
       draw();
@@ -446,8 +496,14 @@ function render({ model, el }) {
     "change:stride": syncControls,
     "change:fill": syncControls,
     "change:fill_value": syncControls,
-    "change:value_mode": syncControls,
-    "change:busy": syncControls,
+    "change:value_mode": () => {
+      syncControls();
+      loadOverlay();
+    },
+    "change:busy": () => {
+      syncControls();
+      loadOverlay(); // a stopped sweep's legend says so
+    },
   });
 
   return () => {

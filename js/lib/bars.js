@@ -1,5 +1,5 @@
-// Compact before/after probability bars drawn in the browser: the instant answer the
-// front-end can give without the kernel (the bqplot chart catches up from the kernel).
+// Compact before/after probability bars drawn in the browser: they answer within a frame, from
+// the kernel's result or the sweep's cache, and in exported pages too.
 import { h } from "./dom.js";
 
 /**
@@ -38,5 +38,21 @@ export function renderBars(container, rows, onSelect) {
       button.addEventListener("click", () => onSelect(row.cls));
       return button;
     }),
+  );
+}
+
+/**
+ * A key to the bars' two series: the thin grey bar is the original, the thick one the changed.
+ * @param {string} after what the thick bar shows (e.g. "occluded")
+ * @returns {HTMLElement}
+ */
+export function barsKey(after) {
+  return h(
+    "div",
+    { class: "nnw-bars-key" },
+    h("span", { class: "nnw-key-swatch nnw-bar-before" }),
+    "original",
+    h("span", { class: "nnw-key-swatch nnw-bar-after" }),
+    after,
   );
 }

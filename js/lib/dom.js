@@ -1,9 +1,35 @@
 // Tiny DOM helper shared by the front-ends.
 /** @import { AnyModel } from "./types.js" */
 
+/** Elements that take keys: created by `h`, they keep them (see `keepKeys`). */
+const CONTROLS = new Set(["input", "select", "button", "textarea"]);
+/** Input types whose value is typed: Enter commits it. */
+const TYPED = new Set(["number", "text", "search", "email", "url"]);
+
+/**
+ * Make `control` keep the keys pressed on it. JupyterLab and Notebook 7 run their keyboard
+ * shortcuts (arrow keys move the cell selection, Enter edits a cell) unless an element on the
+ * way up says `data-lm-suppress-shortcuts`. Typed inputs also commit on Enter: a `change`
+ * event, as leaving the box fires (the default action, which would fire another, is stopped).
+ * @param {HTMLElement} control
+ * @returns {HTMLElement} the same element
+ */
+export function keepKeys(control) {
+  control.setAttribute("data-lm-suppress-shortcuts", "true");
+  if (control instanceof HTMLInputElement && TYPED.has(control.type)) {
+    control.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.isComposing) return;
+      event.preventDefault();
+      control.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+  }
+  return control;
+}
+
 /**
  * Create an element: h("button", {class: "x", onclick: f}, "Label").
- * Keys starting with "on" add listeners; others become attributes.
+ * Keys starting with "on" add listeners; others become attributes. Controls (input, select,
+ * button, textarea) keep their keys in the notebook (see `keepKeys`).
  * @template {keyof HTMLElementTagNameMap} K
  * @param {K} tag
  * @param {Record<string, unknown>} [attrs]
@@ -18,6 +44,7 @@ export function h(tag, attrs = {}, ...children) {
     if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), /** @type {EventListener} */ (value));
     else el.setAttribute(key, value === true ? "" : String(value));
   }
+  if (CONTROLS.has(tag)) keepKeys(el);
   for (const child of children.flat()) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));

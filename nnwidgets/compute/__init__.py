@@ -14,6 +14,7 @@ from nnwidgets.compute.activation_grid import (
     activation_grids,
     spatial_layers,
 )
+from nnwidgets.compute.activation_map import activation_map
 from nnwidgets.compute.attribution import METHODS as ATTRIBUTION_METHODS
 from nnwidgets.compute.attribution import attribution
 from nnwidgets.compute.dataset_activations import (
@@ -85,6 +86,7 @@ __all__ = [
     "UnitMaps",
     "UnitRanking",
     "activation_grids",
+    "activation_map",
     "attribution",
     "borrowed_model",
     "build_mlp",

@@ -110,6 +110,9 @@ class NNWidget(anywidget.AnyWidget):
     progress_label = Unicode("", help="What the running work is doing.").tag(sync=True)
     error = Unicode("", help="Last error, shown in the widget; empty when none.").tag(sync=True)
     colormap = Tensor(dtype=torch.uint8, ndim=2, help="(256, 3) RGB lookup table of the heat maps.")
+    colormap_sequential = Tensor(
+        dtype=torch.uint8, ndim=2, help="(256, 3) RGB lookup table of one-sided maps."
+    )
 
     _handlers: ClassVar[dict[str, tuple[str, dict[str, type]]]] = {}
     #: Traits the front-end may write (its controls); the others it only shows. "error" is
@@ -136,7 +139,11 @@ class NNWidget(anywidget.AnyWidget):
         self._active_lock = threading.Lock()
         self._last_error: BaseException | None = None
         self._last_push = 0.0
-        super().__init__(colormap=colormaps.lut(colormaps.DIVERGING), **traits)
+        super().__init__(
+            colormap=colormaps.lut(colormaps.DIVERGING),
+            colormap_sequential=colormaps.lut(colormaps.SEQUENTIAL),
+            **traits,
+        )
         self.on_msg(self._handle_message)
 
     # -- messages and trait writes from the front-end -------------------------------------

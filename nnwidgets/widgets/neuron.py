@@ -14,7 +14,13 @@ from traitlets import Bool, Enum, List, TraitError, Unicode, observe, validate
 from nnwidgets._image import DisplaySpec, display_transform, resize, to_rgb8
 from nnwidgets._png import png_export
 from nnwidgets._traits import Float, Int, Tensor
-from nnwidgets.compute import layer_activations, layer_units, synthesize, top_activations
+from nnwidgets.compute import (
+    activation_map,
+    layer_activations,
+    layer_units,
+    synthesize,
+    top_activations,
+)
 from nnwidgets.compute._inputs import (
     ImageDataset,
     Normalization,
@@ -151,6 +157,22 @@ class NeuronExplorer(NNWidget):
     input_image = Tensor(dtype=torch.uint8, ndim=3, help="(h, w, 3) the chosen input.")
     input_label = Unicode("", help="Where the chosen input comes from.").tag(sync=True)
     input_activations = Tensor(dtype=torch.float32, ndim=1, help="(units,) on the chosen input.")
+    input_map = Tensor(
+        dtype=torch.uint8,
+        ndim=2,
+        help="(h, w) where the selected unit fires on the chosen input: its activation map "
+        "upsampled to input_image, 255 at its largest positive value; None for a flat layer.",
+    )
+    input_map_unit = Int(-1, help="Unit input_map belongs to; -1 for none.").tag(sync=True)
+    input_map_peak = Float(0.0, help="Largest activation of input_map's unit on the input.").tag(
+        sync=True
+    )
+    unit_dead = Tensor(
+        dtype=torch.uint8,
+        ndim=1,
+        help="(units,) flags: 1 exactly 0 on every dataset image, 2 synthesis left it at 0 "
+        "(bits; only for hidden layers, when maximizing).",
+    )
 
     def __init__(
         self,
@@ -408,6 +430,8 @@ class NeuronExplorer(NNWidget):
         if self._images is None or self._configured != self.layer:
             return  # a layer change restarts with this unit first
         unit = change["new"]
+        if self._input is not None and self.objective in ("channel", "neuron"):
+            self._run("map", self._map_job, priority=1)
         if self.unit_done[unit] or unit in self._in_flight:
             return
         self._run("unit", lambda job: self._unit_job(job, unit), priority=2)
@@ -490,6 +514,7 @@ class NeuronExplorer(NNWidget):
             self.unit_images = torch.zeros((count, *self._tile_size(), 3), dtype=torch.uint8)
             self.unit_done = torch.zeros(count, dtype=torch.uint8)
             self.unit_scores = torch.full((count,), float("nan"))
+            self.unit_dead = torch.zeros(count, dtype=torch.uint8)
             self.preview_image = None
             self.preview_unit = -1
             self.preview_label = ""
@@ -498,6 +523,8 @@ class NeuronExplorer(NNWidget):
             with self.hold_sync():
                 self.top_slots = self.top_indices = self.top_values = self.examples = None
                 self.input_activations = None
+                self.input_map = None
+                self.input_map_unit = -1
             if self._data is not None:
                 self._run("examples", self._examples_job, priority=1)
             elif self._input is not None:
@@ -512,17 +539,17 @@ class NeuronExplorer(NNWidget):
         self._synthesize(job, [unit])
 
     def _precompute_job(self, job: Job, units: Sequence[int]) -> None:
-        pending = [u for u in units if not self.unit_done[u]]
-        total = len(pending)
+        units = list(units)
+        total = len(units)  # the overview counts every unit: so does the status line
         height, width = self.input_shape[1:]
         batch = max(1, min(MAX_BATCH, BATCH_PIXELS // (height * width)))
         while True:
-            todo = [u for u in pending if not self.unit_done[u] and u not in self._in_flight]
+            todo = [u for u in units if not self.unit_done[u] and u not in self._in_flight]
             if not todo:
                 break
             # the unit under the slider first, then the layer in order
             todo.sort(key=lambda u: (u != self.unit, u))
-            done = total - len(todo)
+            done = sum(int(self.unit_done[u]) for u in units)
             self._report_progress(
                 job, done, total, f"synthesized {done} of {total} units", force=True
             )
@@ -586,10 +613,16 @@ class NeuronExplorer(NNWidget):
             tiles[unit] = to_rgb8(resize(images[row].clamp(0, 1), self._tile_size()))
         done[index] = 1
         unit_scores[index] = scores.float()
+        dead = self.unit_dead.clone()
+        if self._flags_dead():
+            # still exactly 0 after the optimization: it did not move (no gradient: a dead ReLU)
+            stuck = scores.float().abs() <= 1e-7
+            dead[index] = (dead[index] & 1) | 2 * stuck.to(torch.uint8)
         with self.hold_sync():
             self.unit_images = tiles
             self.unit_done = done
             self.unit_scores = unit_scores
+            self.unit_dead = dead
             if self.preview_unit in units:
                 self.preview_unit = -1
                 self.preview_image = None
@@ -629,7 +662,12 @@ class NeuronExplorer(NNWidget):
         thumbs = torch.stack([self._thumbnail(data[int(i)]) for i in unique])
         job.checkpoint()
         self._activations = activations
+        dead = self.unit_dead.clone()
+        if self._flags_dead():
+            # exactly 0 on every image: a dead ReLU (a pre-activation's mean may well be < 0)
+            dead = (dead & 2) | (activations == 0).all(0).to(torch.uint8)
         with self.hold_sync():
+            self.unit_dead = dead
             self.examples = thumbs
             self.top_slots = slots.to(torch.int32)
             self.top_indices = indices.to(torch.int32)
@@ -644,6 +682,30 @@ class NeuronExplorer(NNWidget):
             self.input_image = self._thumbnail(self._input)
             self.input_label = self._input_name
             self.input_activations = values.float()
+        self._map_job(job)
+
+    def _flags_dead(self) -> bool:
+        """Whether "dead" applies: a hidden layer's units, pushed up."""
+        return self.layer != OUTPUT and self.maximize and self.objective != "logit"
+
+    def _map_job(self, job: Job) -> None:
+        """Send where the selected unit fires on the chosen input (spatial layers only)."""
+        unit = self.unit
+        if self._input is None or self.objective not in ("channel", "neuron"):
+            with self.hold_sync():
+                self.input_map = None
+                self.input_map_unit = -1
+            return
+        values = activation_map(self.model, self.layer, self._input, unit)
+        job.checkpoint()
+        peak = float(values.max())
+        shown = values.clamp(min=0) / peak if peak > 0 else torch.zeros_like(values)
+        size = tuple(self._thumbnail(self._input).shape[:2])
+        codes = (resize(shown[None], size)[0].clamp(0, 1) * 255).round().to(torch.uint8)
+        with self.hold_sync():
+            self.input_map = codes
+            self.input_map_unit = unit
+            self.input_map_peak = peak
 
     def _thumbnail(self, image: torch.Tensor) -> torch.Tensor:
         shown = self._display(image).clamp(0, 1)

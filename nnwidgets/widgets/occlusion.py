@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ipywidgets
 import torch
 from torch import nn
 from traitlets import Dict, Enum, List, TraitError, Unicode, observe, validate
@@ -34,7 +33,6 @@ from nnwidgets.compute._inputs import (
 )
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
-from nnwidgets.widgets._charts import ProbabilityBars
 from nnwidgets.widgets._worker import Job
 
 FILLS = ("zero", "mean", "blur", "value")
@@ -70,6 +68,11 @@ class OcclusionExplorer(NNWidget):
     value_mode
         "probability" maps the drop in softmax probability, "raw" the drop in the raw output
         (the numbers :func:`nnwidgets.compute.occlusion` and Captum's Occlusion give).
+    color_scale
+        "fixed" (default) colours the map on probability's own range, 0 to 1, so a tiny
+        effect looks tiny; "fit" stretches the colours to the map's largest value. Raw
+        outputs have no fixed range: in "raw" mode the scale always fits the map. A map whose
+        values all have one sign is drawn on a one-sided (sequential) scale.
     top_k
         Number of classes shown in the bars.
     output
@@ -102,7 +105,14 @@ class OcclusionExplorer(NNWidget):
     heatmap_view = Tensor(
         dtype=torch.float32, ndim=2, help="Sensitivity map at display size; NaN=none."
     )
-    heatmap_limit = Float(1.0, help="Symmetric colour limit of the map.").tag(sync=True)
+    heatmap_limit = Float(1.0, help="Colour limit of the map: |values| drawn at full colour.").tag(
+        sync=True
+    )
+    heatmap_peak = Float(0.0, help="The map's value of largest magnitude.").tag(sync=True)
+    heatmap_sign = Int(
+        0, help="1 or -1 when every value of the map has that sign (one-sided scale), else 0."
+    ).tag(sync=True)
+    sweep_done = List(Int(), help="[positions swept, positions in all] of the map.").tag(sync=True)
     heatmap_units = Unicode("", help="What the map's values measure.").tag(sync=True)
     sweep_probs = Tensor(dtype=torch.float32, ndim=2, help="(positions, classes) probabilities.")
     sweep_classes = Tensor(dtype=torch.int32, ndim=1, help="Classes of sweep_probs' columns.")
@@ -115,6 +125,7 @@ class OcclusionExplorer(NNWidget):
         "fill_value",
         "target",
         "value_mode",
+        "color_scale",
         "opacity",
         "top_k",
     )
@@ -126,6 +137,9 @@ class OcclusionExplorer(NNWidget):
     fill_value = Float(0.0, float32=True, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
     value_mode = Enum(("probability", "raw"), default_value="probability").tag(sync=True)
+    color_scale = Enum(
+        ("fixed", "fit"), default_value="fixed", help="Map colours on 0..1 or fit to the map."
+    ).tag(sync=True)
     opacity = Float(0.6, help="Opacity of the map over the image.").tag(sync=True)
     top_k = Int(5, help="Classes shown in the bars.").tag(sync=True)
 
@@ -140,6 +154,7 @@ class OcclusionExplorer(NNWidget):
         fill: str | float = "zero",
         target: int | None = None,
         value_mode: str = "probability",
+        color_scale: str = "fixed",
         top_k: int = 5,
         output: Any = None,
         display: DisplaySpec = None,
@@ -189,15 +204,10 @@ class OcclusionExplorer(NNWidget):
             fill_value=fill_value,
             target=int(clean_probs.argmax()) if target is None else target,
             value_mode=value_mode,
+            color_scale=color_scale,
             top_k=top_k,
         )
         self._update_fill_image()
-        self.chart = ProbabilityBars("Class probabilities")
-        self.chart.on_select(self._select_target)
-        self._refresh_chart()
-        self._box = ipywidgets.HBox(
-            [self, self.chart.figure], layout=ipywidgets.Layout(align_items="flex-start")
-        )
 
     # -- public API ----------------------------------------------------------------------
     @property
@@ -238,7 +248,6 @@ class OcclusionExplorer(NNWidget):
         with self.hold_sync():
             self.probe = None
             self.occluded_probs = None
-        self._refresh_chart()
 
     def to_png(self, path: str | Path | None = None, *, min_size: int = 256) -> bytes:
         """Return (and write to ``path`` if given) a PNG of the image with the map overlaid."""
@@ -249,21 +258,10 @@ class OcclusionExplorer(NNWidget):
                 top[0] : top[1], left[0] : left[1]
             ].float()
         if self.heatmap_view is not None:
-            image = colormaps.overlay(image, self.heatmap_view, self.heatmap_limit, self.opacity)
+            image = colormaps.overlay(
+                image, self.heatmap_view, self.heatmap_limit, self.opacity, self.heatmap_sign
+            )
         return png_export(image.round().clamp(0, 255).to(torch.uint8), path, min_size)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self._box._repr_mimebundle_(**kwargs)
-
-    def close(self) -> None:
-        """Close the widget, its chart and its layout."""
-        super().close()
-        for part in (
-            getattr(self, "chart", None) and self.chart.figure,
-            getattr(self, "_box", None),
-        ):
-            if part is not None:
-                part.close()
 
     # -- validation of settings ----------------------------------------------------------
     def _pair(self, value: Any, name: str, default: int) -> list[int]:
@@ -352,23 +350,13 @@ class OcclusionExplorer(NNWidget):
             left = min(self.probe[1], self.image_size[1] - self.window[1])
             self._on_probe(y=top, x=left, id=self.probe_id + 1)
 
-    @observe("target", "value_mode")
+    @observe("target", "value_mode", "color_scale")
     def _scoring_changed(self, _change: dict) -> None:
         if self._sweep_outputs is not None and self._sweep_grid is not None:
             done = ~self._sweep_outputs[:, 0].isnan()
             self._publish(self._sweep_grid, self._sweep_outputs, done)
             if done.all():
                 self._publish_cache(self._sweep_grid, self._sweep_outputs)
-        if hasattr(self, "chart"):
-            self._refresh_chart()
-
-    @observe("clean_probs", "occluded_probs", "top_k")
-    def _probs_changed(self, _change: dict) -> None:
-        if hasattr(self, "chart"):
-            self._refresh_chart()
-
-    def _select_target(self, index: int) -> None:
-        self.target = index
 
     # -- front-end messages ------------------------------------------------------------
     @message("probe", y=int, x=int, id=int)
@@ -482,13 +470,17 @@ class OcclusionExplorer(NNWidget):
         scores = self._scores(outputs.nan_to_num(0.0))
         heatmap = grid.attribution(scores, done=None if bool(done.all()) else done).mean(0)
         view = resize(heatmap, self._view_size)
-        finite = view[~view.isnan()]
-        limit = float(finite.abs().max()) if finite.numel() else 1.0
+        finite = heatmap[~heatmap.isnan()]
+        peak = float(finite[finite.abs().argmax()]) if finite.numel() else 0.0
+        fixed = self.color_scale == "fixed" and self.value_mode == "probability"
         self._heatmap = heatmap
         with self.hold_sync():
             self.heatmap_view = view
-            self.heatmap_limit = max(limit, 1e-6)
+            self.heatmap_limit = 1.0 if fixed else max(abs(peak), 1e-6)
+            self.heatmap_peak = peak
+            self.heatmap_sign = one_sign(finite)
             self.heatmap_units = self._units()
+            self.sweep_done = [int(done.sum()), len(grid)]
 
     def _publish_cache(self, grid: OcclusionGrid, outputs: torch.Tensor) -> None:
         probs = outputs.softmax(1)
@@ -508,14 +500,23 @@ class OcclusionExplorer(NNWidget):
         self._sweep_outputs = self._sweep_grid = self._heatmap = None
         with self.hold_sync():
             self.heatmap_view = None
+            self.sweep_done = []
             self.sweep_probs = None
             self.sweep_classes = None
             self.sweep_geometry = {}
 
-    def _refresh_chart(self) -> None:
-        before = self.clean_probs
-        after = before if self.occluded_probs is None else self.occluded_probs
-        ranked = [int(c) for c in before.argsort(descending=True)[: self.top_k]]
-        extra = [self.target, int(after.argmax())]
-        classes = list(dict.fromkeys(ranked + extra))
-        self.chart.update(classes, self.labels, before, after, self.target)
+
+def one_sign(values: torch.Tensor) -> int:
+    """Return the sign a one-sided colour scale shows for ``values``, or 0 for a two-sided one.
+
+    1 (or -1) when no value is below (above) zero by more than a thousandth of the largest
+    magnitude, else 0.
+    """
+    if values.numel() == 0:
+        return 0
+    tolerance = 1e-3 * float(values.abs().max())
+    below = bool((values < -tolerance).any())
+    above = bool((values > tolerance).any())
+    if below and above:
+        return 0
+    return -1 if below else 1

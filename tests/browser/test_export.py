@@ -98,6 +98,8 @@ def interact(page, stem: str) -> None:
         page.wait_for_function(
             "r => r.dataset.source === 'sweep'", arg=root.element_handle(), timeout=5000
         )
+        source = root.locator(".nnw-source").inner_text()
+        assert "on its way" not in source and "running kernel" in source
         before = canvas_colours(canvas)
         slider = root.locator("input[type=range]").last  # opacity
         slider.fill("0")

@@ -72,9 +72,17 @@ def test_overview_fills_in_and_scrubbing_is_instant(server, page):
     nb.wait_for_attr(root, "data-unit", "6")
 
     # a click on an overview tile selects that unit
-    nb.click_canvas(nb.widget(f"{ROOT} canvas.nnw-overview"), 2 * 59 + 20, 20)
+    nb.click_canvas(nb.widget(f"{ROOT} canvas.nnw-overview"), 2 * 61 + 20, 20)
     nb.wait_for_attr(root, "data-unit", "2")
     nb.run_code("print(w.unit)", until="2")
+    # the status line counts what the overview counts
+    title = nb.widget(f"{ROOT} .nnw-overview-box .nnw-section-title").inner_text()
+    assert f"{units} of {units} units synthesized" in title
+
+    # a clicked example becomes the input, with where the unit fires drawn over it
+    nb.widget(f"{ROOT} .nnw-example").nth(1).click()
+    nb.wait_for_attr(root, "data-input-map", "2")
+    assert "where it fires" in nb.widget(f"{ROOT} .nnw-input-text").inner_text()
     nb.screenshot("unit-2")
 
 

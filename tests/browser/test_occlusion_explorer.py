@@ -28,7 +28,10 @@ SLOW_DIGITS = [
     "        time.sleep(self.delay); return self.m(x)\n",
     "d = nw.zoo.digits()\n"
     "slow = Slow(d.model, 0.0)\n"
-    "w = nw.OcclusionExplorer(slow, d.images[142], labels=d.classes, window=4, stride=2)\n"
+    "w = nw.OcclusionExplorer(\n"
+    "    slow, d.images[142], labels=d.classes, window=4, stride=2,\n"
+    "    batch_size=4, incremental=False,  # sweeps call the slow forward\n"
+    ")\n"
     "w",
 ]
 
@@ -39,10 +42,12 @@ def css_of_pixel(row: int, col: int, size: int = 16) -> tuple[int, int]:
     return int((col + 0.5) * scale), int((row + 0.5) * scale)
 
 
-def bqplot_bar_widths(nb) -> list[float]:
-    return nb.page.locator(".bqplot .bargroup rect").evaluate_all(
-        "rects => rects.map(r => Number(r.getAttribute('width')) || r.getBBox().width)"
-    )
+AFTER_BARS = f"{ROOT} .nnw-bar-after"
+
+
+def bar_changes(nb) -> list[str]:
+    """The bars' change column: empty for the original prediction, signed once occluded."""
+    return nb.widget(f"{ROOT} .nnw-bar-row .nnw-bar-delta").all_inner_texts()
 
 
 @pytest.mark.parametrize("frontend", FRONTENDS)
@@ -55,10 +60,9 @@ def test_renders_clicks_and_sweeps(server, page):
     assert plain["width"] == 2 * VIEW, "canvas should be drawn at the HiDPI pixel ratio"
     assert plain["css_width"] == VIEW
     assert plain["colours"] > 20, "the digit image should be drawn"
-    nb.page.wait_for_function(
-        "() => document.querySelectorAll('.bqplot .bargroup rect').length >= 10"
-    )
-    bars_before = bqplot_bar_widths(nb)
+    assert nb.page.locator(".bqplot").count() == 0, "the probabilities are shown once"
+    nb.page.wait_for_function(f"() => document.querySelectorAll({AFTER_BARS!r}).length >= 5")
+    assert not any(text.strip() for text in bar_changes(nb))
     nb.screenshot("rendered")
 
     # a click occludes the patch centred there and updates the bars
@@ -68,11 +72,7 @@ def test_renders_clicks_and_sweeps(server, page):
     assert root.get_attribute("data-probe") == "6,6"
     occluded = nb.canvas_pixels(canvas)
     assert occluded["hash"] != plain["hash"]
-    before = json.dumps(json.dumps(bars_before))
-    nb.page.wait_for_function(
-        f"""() => JSON.stringify(Array.from(document.querySelectorAll('.bqplot .bargroup rect'),
-              r => Number(r.getAttribute('width')) || r.getBBox().width)) !== {before}"""
-    )
+    assert all(text.strip() for text in bar_changes(nb)), "the bars show the occluded answer"
     latency = float(root.get_attribute("data-latency-ms"))
     record_timing(f"click -> exact bars, digits CNN ({nb.frontend})", latency / 1000)
     print(f"click -> exact result latency: {latency:.1f} ms ({nb.frontend})")
@@ -91,6 +91,10 @@ def test_renders_clicks_and_sweeps(server, page):
     legend = nb.widget(f"{ROOT} .nnw-legend")
     assert legend.is_visible()
     assert "drop in P(" in legend.inner_text()
+    peak = float(nb.run_code("print(w.heatmap_peak)"))
+    assert "largest effect" in legend.inner_text()
+    assert ("Negligible" in legend.inner_text()) == (abs(peak) < 0.01)
+    assert nb.run_code("print(w.heatmap_limit)") == "1.0"  # fixed 0..1 scale by default
     assert nb.run_code("print(tuple(w.heatmap.shape))") == "(16, 16)"
     nb.screenshot("swept")
 
@@ -140,7 +144,13 @@ def test_clicks_after_a_sweep_answer_from_the_cache_at_once(server, page):
     nb = open_notebook(server, page, SLOW_DIGITS)
     root = nb.widget(ROOT)
     canvas = nb.widget(f"{ROOT} canvas.nnw-canvas")
-    nb.run_code("w.sweep(wait=True); slow.delay = 1.5")
+    # a stopped sweep's map says it is partial
+    nb.run_code("import time\nslow.delay = 0.2; w.sweep(); time.sleep(0.7); w.stop(); w.wait()")
+    nb.wait_for_attr(root, "data-sweep", "partial")
+    note = nb.widget(f"{ROOT} .nnw-legend-note")
+    assert "Partial map" in note.inner_text() and "stopped" in note.inner_text()
+    nb.screenshot("partial")
+    nb.run_code("slow.delay = 0.0; w.sweep(wait=True); slow.delay = 1.5")
     nb.wait_for_attr(root, "data-sweep", "complete")
     nb.click_canvas(canvas, *css_of_pixel(5, 9))
     # the kernel needs 1.5 s; the answer from the sweep's cache is drawn right away
@@ -176,7 +186,9 @@ def test_clever_hans_sweep_peaks_on_the_corner_mark(server, page):
     # the canvas shows the colours the kernel computed: the image blended with the colour map
     blend = (
         "import json\nfrom nnwidgets import colormaps\n"
-        "shown = colormaps.overlay(w.image, w.heatmap_view, w.heatmap_limit, w.opacity)\n"
+        "shown = colormaps.overlay(\n"
+        "    w.image, w.heatmap_view, w.heatmap_limit, w.opacity, w.heatmap_sign\n"
+        ")\n"
         "print(json.dumps([shown[3, 3].tolist(), shown[16, 16].tolist()]))"
     )
     expected = json.loads(nb.run_code(blend))

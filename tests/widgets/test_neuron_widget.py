@@ -280,3 +280,58 @@ def test_an_iterable_dataset_is_refused_clearly(digits):
     loader = torch.utils.data.DataLoader(Stream(), batch_size=2)
     with pytest.raises(TypeError, match="map-style"):
         nw.NeuronExplorer(digits.model, "fc1", dataset=loader)
+
+
+def test_status_and_overview_count_the_same_units(digits):
+    w = nw.NeuronExplorer(digits.model, "conv1", **FAST)
+    labels = []
+    w.observe(lambda change: labels.append(change["new"]), "progress_label")
+    w.wait(60)
+    counted = [text for text in labels if text.startswith("synthesized")]
+    assert counted, labels
+    # the unit under the slider is done first: the layer's count includes it
+    assert all(text.endswith(f"of {w.unit_count} units") for text in counted), counted
+    assert counted[0] == f"synthesized 1 of {w.unit_count} units"
+    w.close()
+
+
+def test_dead_units_are_flagged(digits):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Flatten())
+    with torch.no_grad():
+        model[0].weight[1] = 0.0
+        model[0].bias[1] = -1.0  # channel 1 never fires, whatever the input
+        model[0].bias[0] = model[0].bias[2] = 5.0  # the others fire everywhere
+    w = nw.NeuronExplorer(model, "1", dataset=digits.images[:10], **FAST)
+    w.wait(60)
+    assert w.unit_dead.tolist()[1] == 3  # 0 on the dataset, and synthesis left it at 0
+    assert w.unit_dead[0] & 1 == 0 and w.unit_dead[2] & 1 == 0
+    w.maximize = False  # "dead" is about pushing a unit up: minimizing flags nothing
+    w.wait(60)
+    assert w.unit_dead.sum() == 0
+    w.close()
+
+
+def test_the_chosen_example_shows_where_the_unit_fires(digits):
+    w = nw.NeuronExplorer(
+        digits.model, "relu2", dataset=digits.images[:20], precompute=False, **FAST
+    )
+    w.wait(60)
+    w._handle_message(w, {"type": "choose_example", "index": 5}, [])
+    w.wait(30)
+    assert w.input_map_unit == 0
+    values = nw.compute.activation_map(digits.model, "relu2", digits.images[5], 0)
+    assert w.input_map_peak == pytest.approx(float(values.max()))
+    assert w.input_map.dtype == torch.uint8
+    assert tuple(w.input_map.shape) == tuple(w.input_image.shape[:2])
+    assert int(w.input_map.max()) == 255
+    assert int(w.input_map.flatten().argmax()) == int(values.flatten().argmax())
+    w.unit = 7  # a new unit: its own map
+    w.wait(30)
+    assert w.input_map_unit == 7
+    peak = float(nw.compute.activation_map(digits.model, "relu2", digits.images[5], 7).max())
+    assert w.input_map_peak == pytest.approx(peak)
+    w.layer = "fc1"  # a flat layer has no map
+    w.wait(30)
+    assert w.input_map is None and w.input_map_unit == -1
+    w.close()

@@ -548,6 +548,7 @@ function render({ model, el }) {
 
   function syncReadout() {
     const test = model.get("test_loss");
+    root.dataset.step = String(model.get("step_count"));
     readout.textContent = `Step ${model.get("step_count")} · training loss ${fmt(model.get("train_loss"))}${test === null ? "" : ` · test loss ${fmt(test)}`}`;
     const count = model.get("region_count");
     regionNote.textContent = model.get("show_regions") && count
@@ -587,7 +588,14 @@ function render({ model, el }) {
   regionsBox.addEventListener("change", () => setTrait("show_regions", regionsBox.checked));
 
   // -- frames from the kernel --------------------------------------------------------------
-  function onFrame() {
+  // Frames are drawn in an animation frame, only the newest: one that arrives while another
+  // waits replaces it. Each drawn frame is reported to the kernel, which pushes the next only
+  // then (or after a stall), so a browser that falls behind drops frames instead of queueing
+  // them, and the picture stops when training stops.
+  let pending = 0;
+
+  function drawFrame() {
+    pending = 0;
     const structure = frame ? frame.sizes.join("-") : "";
     frame = readFrame(model);
     if (frame.sizes.join("-") !== structure || !nodes.firstChild) buildDiagram();
@@ -603,7 +611,12 @@ function render({ model, el }) {
       frameTimes = frameTimes.filter((t) => now - t <= 1000);
       root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
       root.dataset.fps = String(frameTimes.length);
+      send(model, { type: "drawn", frame: count });
     }
+  }
+
+  function onFrame() {
+    if (!pending) pending = requestAnimationFrame(drawFrame);
   }
 
   const dispose = listen(model, {
@@ -615,8 +628,6 @@ function render({ model, el }) {
       if (frame) drawMain();
     },
     "change:region_count": syncReadout,
-    "change:train_loss": syncReadout,
-    "change:test_loss": syncReadout,
     "change:playing": syncControls,
     "change:activation": syncControls,
     "change:dataset": syncControls,
@@ -633,8 +644,9 @@ function render({ model, el }) {
 
   syncControls();
   syncDepthTable();
-  onFrame();
+  drawFrame();
   return () => {
+    if (pending) cancelAnimationFrame(pending);
     dispose();
     status.dispose();
   };

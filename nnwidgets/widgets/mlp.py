@@ -38,6 +38,11 @@ from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
 #: Seconds between two frames pushed while training (30 per second).
 FRAME_INTERVAL = 1 / 30
+#: Seconds after which a frame is pushed although the browser has not drawn the last one (a
+#: browser that falls behind gets the newest state this often; frames are dropped, not queued).
+STALL_INTERVAL = 0.5
+#: Seconds without a "drawn" report after which no front-end is taken to be showing the widget.
+GONE_INTERVAL = 2.0
 #: Seconds between two updates of the loss chart, and most points it shows.
 CHART_INTERVAL, CHART_POINTS = 0.25, 400
 #: Most hidden layers and units per layer the controls allow.
@@ -212,6 +217,7 @@ class MLPExplorer(NNWidget):
         self.model = model if train_in_place else copy.deepcopy(model)
         self._frames_since_regions = 0
         self._last_chart = self._last_frame = 0.0
+        self._drawn, self._drawn_at = 0, float("-inf")  # newest frame a front-end drew, and when
         self._build_chart()
         super().__init__(
             task=task,
@@ -472,11 +478,22 @@ class MLPExplorer(NNWidget):
             done += chunk
             job.checkpoint()
             self._report_progress(job, done, steps, f"trained {done} of {steps} steps")
-            if time.monotonic() - self._last_frame >= FRAME_INTERVAL:
+            if self._frame_due():
                 self._refresh_losses(force=False)
                 self._push_frame()
         self._refresh_losses()
         self._push_frame()
+
+    def _frame_due(self) -> bool:
+        """Whether to push a frame now: the browser drew the last one (or is gone) and 1/30 s passed.
+
+        A front-end that falls behind acknowledges late, so frames are dropped here rather than
+        queued in the browser: the picture follows the kernel, and stops when training stops.
+        """
+        now = time.monotonic()
+        since = now - self._last_frame
+        caught_up = self.frame - self._drawn <= 1 or now - self._drawn_at > GONE_INTERVAL
+        return since >= STALL_INTERVAL or (caught_up and since >= FRAME_INTERVAL)
 
     def _steps_per_frame(self) -> int:
         return max(1, len(self._trainer.x_train) // max(1, self.batch_size) // 4)
@@ -487,9 +504,12 @@ class MLPExplorer(NNWidget):
             started = time.monotonic()
             self._trainer.step(self._steps_per_frame())
             job.checkpoint()
-            self._refresh_losses(force=False)
-            self._push_frame()
+            if self._frame_due():
+                self._refresh_losses(force=False)
+                self._push_frame()
             time.sleep(max(0.0, FRAME_INTERVAL - (time.monotonic() - started)))
+        self._refresh_losses()
+        self._push_frame()  # the state training stopped at, drawn once
 
     @observe("playing")
     def _playing_changed(self, change: dict) -> None:
@@ -546,6 +566,10 @@ class MLPExplorer(NNWidget):
     @message("step")
     def _on_step(self) -> None:
         self._run("train", lambda job: self._train_steps(job, max(1, self._steps_per_frame() * 4)))
+
+    @message("drawn", frame=int)
+    def _on_drawn(self, frame: int) -> None:
+        self._drawn, self._drawn_at = max(self._drawn, frame), time.monotonic()
 
     @message("reset")
     def _on_reset(self) -> None:

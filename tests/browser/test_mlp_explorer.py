@@ -61,8 +61,13 @@ def test_training_streams_frames_and_moves_the_loss_curve(server, page):
     print(f"live training: {fps} frames received and drawn per second")
     nb.screenshot("training")
     nb.widget(f"{ROOT} button.nnw-play").click()
+    time.sleep(0.3)
+    shown = root.get_attribute("data-step")
+    time.sleep(1.0)
+    assert root.get_attribute("data-step") == shown, "Pause stops the picture at once"
     nb.run_code("w.wait(5); print(w.playing)", until="False")
     steps = int(nb.run_code("print(w.step_count)"))
+    assert int(shown) == steps, "the picture shows the step training stopped at"
     assert steps > 100
     assert nb.canvas_pixels(nb.widget(f"{ROOT} canvas.nnw-main-view"))["hash"] != before
     line = nb.page.locator(".bqplot g.curve path.line").first

@@ -44,6 +44,24 @@ def test_play_streams_frames_and_pause_stops():
     w.close()
 
 
+def test_a_browser_that_falls_behind_gets_fewer_frames_and_pause_draws_the_last_state():
+    w = nw.MLPExplorer(data="xor")
+    w._handle_message(w, {"type": "drawn", "frame": w.frame}, [])
+    start = w.frame
+    w.play()
+    time.sleep(1.2)  # a front-end that reported one frame and then fell silent
+    w.pause()
+    w.wait(5)
+    frames = w.frame - start
+    assert 2 <= frames <= 6, f"{frames} frames pushed to a front-end that drew none of them"
+    assert w.step_count > 0
+    # the last frame pushed holds the state training stopped at
+    final = w.maps.clone()
+    w._push_frame()
+    assert torch.equal(w.maps, final)
+    w.close()
+
+
 def test_training_acts_on_a_copy_unless_in_place(fingerprint, same_fingerprint):
     x, y = nw.zoo.toy_data("moons")
     mine = build_mlp(2, (3,), 2, "relu", seed=4)

@@ -18,7 +18,7 @@ export function keepKeys(control) {
   control.setAttribute("data-lm-suppress-shortcuts", "true");
   if (control instanceof HTMLInputElement && TYPED.has(control.type)) {
     control.addEventListener("keydown", (event) => {
-      if (event.key !== "Enter" || event.isComposing) return;
+      if (event.key !== "Enter" || event.isComposing || control.form) return; // a form submits
       event.preventDefault();
       control.dispatchEvent(new Event("change", { bubbles: true }));
     });

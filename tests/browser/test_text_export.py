@@ -26,7 +26,7 @@ def test_exported_page_recolours_on_the_slider(tmp_path, page):
     path = tmp_path / "text.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CODE)]), path)
     report = export_notebook(path, tmp_path / "site", timeout=120)
-    outside = open_offline(page, report.page.as_uri())
+    outside, failed = open_offline(page, report.page.as_uri())
     root = page.locator(".nnw-text").first
     canvas = root.locator("canvas.nnw-text-canvas")
     page.wait_for_function("r => Number(r.dataset.drawn) > 0", arg=root.element_handle())
@@ -49,6 +49,7 @@ def test_exported_page_recolours_on_the_slider(tmp_path, page):
     page.wait_for_function("r => r.dataset.hovered === '0'", arg=root.element_handle())
     assert root.locator(".nnw-next-item").count() == 5
     assert not outside, f"requests left the machine: {outside}"
+    assert not failed, f"files the page asked for are missing: {failed}"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "export-text-explorer.png"), full_page=True)
     assert report.state_bytes < 1e6, "1,500 characters x 128 units stay small"

@@ -22,6 +22,7 @@ from nnwidgets.compute._outputs import select_output
 __all__ = [
     "OBJECTIVES",
     "check_position",
+    "declared_input_size",
     "find_layer",
     "input_channels",
     "layer_units",
@@ -135,6 +136,25 @@ def unit_values(
 def input_channels(model: nn.Module) -> int:
     """Return the input channels a CNN expects: its first Conv2d's, else 3."""
     return conv_channels(model) or 3
+
+
+def declared_input_size(model: nn.Module) -> tuple[int, int] | None:
+    """Return the (height, width) of image the model declares it takes, or None.
+
+    Read from the model's ``input_size`` attribute, (H, W) or (C, H, W) (as set on the shipped
+    zoo models), else from timm's ``pretrained_cfg`` / ``default_cfg`` ``"input_size"``. A bare
+    int is not read as an image size (MLPs and RNNs use ``input_size`` for a feature count).
+    """
+    candidates = [getattr(model, "input_size", None)]
+    for attribute in ("pretrained_cfg", "default_cfg"):
+        config = getattr(model, attribute, None)
+        if isinstance(config, dict):
+            candidates.append(config.get("input_size"))
+    for declared in candidates:
+        sides = declared if isinstance(declared, (tuple, list, torch.Size)) else ()
+        if len(sides) in (2, 3) and all(type(v) is int and v > 0 for v in sides):
+            return sides[-2], sides[-1]
+    return None
 
 
 def run_layer(model: nn.Module, layer: str | None, x: torch.Tensor) -> Any:

@@ -6,7 +6,9 @@ transforms it is optimized under, and :func:`synthesize`, which optimizes a batc
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,8 +26,10 @@ from nnwidgets.compute._inputs import (
     int_tuple,
 )
 from nnwidgets.compute._outputs import check_selector
+from nnwidgets.compute._timing import StepTimer, about
 from nnwidgets.compute.layers import (
     check_position,
+    declared_input_size,
     find_layer,
     input_channels,
     layer_units,
@@ -35,6 +39,16 @@ from nnwidgets.compute.layers import (
 )
 
 __all__ = ["normalizer", "synthesize"]
+
+#: Image side used when neither ``size`` nor the model says what the model takes.
+FALLBACK_SIZE = 224
+
+#: Without a ``progress`` callback, an estimate above this many seconds (after the first steps)
+#: is reported once with a warning, naming what makes it faster.
+SLOW_SECONDS = 10.0
+
+#: The step after which that estimate is made (the first step is warm-up, left out of the pace).
+ESTIMATE_STEP = 3
 
 # Lucid's colour correlation (square root of the ImageNet colour covariance, from its SVD).
 _COLOR_SQRT = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])
@@ -95,6 +109,46 @@ def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
+def _default_size(model: nn.Module) -> tuple[int, int]:
+    """Return the model's declared input size, else :data:`FALLBACK_SIZE` (with a warning)."""
+    declared = declared_input_size(model)
+    if declared is not None:
+        return declared
+    warnings.warn(
+        f"synthesize: the model declares no input size (an input_size attribute, (H, W) or "
+        f"(C, H, W)), so images are {FALLBACK_SIZE}x{FALLBACK_SIZE} px, slow on a CPU; pass "
+        "size= with the size the model takes (e.g. size=32)",
+        stacklevel=3,
+    )
+    return (FALLBACK_SIZE, FALLBACK_SIZE)
+
+
+def _takes_remaining(progress: Callable[..., Any]) -> bool:
+    """Whether ``progress`` accepts a ``remaining=`` keyword (else it gets the 3 arguments)."""
+    try:
+        parameters = inspect.signature(progress).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "remaining" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
+
+
+def _warn_if_slow(
+    seconds: float, count: int, size: tuple[int, int], steps: int, device: torch.device
+) -> None:
+    """Warn once that the work will take long, and what makes it faster."""
+    if seconds > SLOW_SECONDS:
+        warnings.warn(
+            f"synthesize: {count} images of {size[0]}x{size[1]} px, {steps} steps on "
+            f"{device.type}: {about(seconds)} left. A smaller size=, fewer steps= or fewer "
+            "units is faster; progress= gets the time left as it goes (remaining=)",
+            stacklevel=3,
+        )
+
+
 def normalizer(
     normalize: tuple[Sequence[float], Sequence[float]] | None, device: torch.device | None = None
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -121,7 +175,7 @@ def synthesize(
     transforms: bool = True,
     normalize: tuple[Sequence[float], Sequence[float]] | None = None,
     seed: int = 0,
-    progress: Callable[[int, int, torch.Tensor], bool | None] | None = None,
+    progress: Callable[..., bool | None] | None = None,
     preview_every: int = 8,
     should_stop: Callable[[], bool] | None = None,
     output: Any = None,
@@ -150,7 +204,9 @@ def synthesize(
     maximize : bool
         Maximize (default) or minimize the objective.
     size : int or (int, int), optional
-        Image size; default 224.
+        Image size. Default: the size the model declares, its ``input_size`` attribute ((H, W)
+        or (C, H, W), set on the zoo models: 16x16 digits, 32x32 shapes) or timm's
+        ``pretrained_cfg["input_size"]``; else 224, with a warning naming ``size=``.
     channels : int, optional
         Input channels; default the first Conv2d's ``in_channels`` (else 3).
     steps, lr : int, float
@@ -165,7 +221,10 @@ def synthesize(
         Seed of the initial spectrum and the transforms: same seed, same images.
     progress : callable, optional
         ``progress(step, steps, images)`` every ``preview_every`` steps and at the end, with
-        the current images (N, C, H, W) on the CPU; returning True stops early.
+        the current images (N, C, H, W) on the CPU; returning True stops early. A callback
+        that accepts a ``remaining`` keyword also gets the estimated seconds left (None until
+        the first steps have set a pace; 0 at the end). Without a callback, work estimated
+        at over 10 s after the first steps says how long with one warning.
     preview_every : int
         Steps between two ``progress`` calls.
     should_stop : callable, optional
@@ -192,7 +251,7 @@ def synthesize(
     maximize, transforms = check_bool(maximize, "maximize"), check_bool(transforms, "transforms")
     position = check_position(position)
     check_selector(output)
-    height, width = _size_pair(224 if size is None else size)
+    height, width = _default_size(model) if size is None else _size_pair(size)
     channels = input_channels(model) if channels is None else check_int(channels, "channels")
     Normalization.create(normalize, channels=channels)
     count, shape = layer_units(model, layer, (channels, height, width), output=output)
@@ -211,6 +270,8 @@ def synthesize(
     rows = torch.arange(len(chosen), device=device)
     sign = -1.0 if maximize else 1.0
     optimizer = torch.optim.Adam([image.spectrum], lr=lr)
+    timer = StepTimer(steps)
+    with_remaining = progress is not None and _takes_remaining(progress)
     with borrowed_model(model) as borrowed, torch.enable_grad():
         for parameter in borrowed.parameters():
             parameter.requires_grad_(False)
@@ -226,10 +287,15 @@ def synthesize(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            timer.tick(step)
+            if progress is None and step == ESTIMATE_STEP and steps > ESTIMATE_STEP:
+                _warn_if_slow(timer.remaining(), len(chosen), (height, width), steps, device)
             stop = bool(should_stop and should_stop())
             if progress is not None and (stop or step % preview_every == 0 or step == steps):
                 with torch.no_grad():
-                    stop = progress(step, steps, image().float().cpu()) is True or stop
+                    images = image().float().cpu()
+                    extra = {"remaining": timer.remaining()} if with_remaining else {}
+                    stop = progress(step, steps, images, **extra) is True or stop
             if stop:
                 break
         with torch.no_grad():

@@ -32,7 +32,8 @@ from nnwidgets.compute._inputs import (
     int_tuple,
 )
 from nnwidgets.compute._outputs import check_selector
-from nnwidgets.compute.layers import OBJECTIVES, find_layer, input_channels
+from nnwidgets.compute._timing import about
+from nnwidgets.compute.layers import OBJECTIVES, declared_input_size, find_layer, input_channels
 from nnwidgets.compute.synthesis import normalizer
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
@@ -92,7 +93,8 @@ class NeuronExplorer(NNWidget):
         Maximize the objective (True) or minimize it.
     steps, size, regularization
         Optimization steps, synthesized image side in pixels and strength of the image
-        prior; defaults suit the layer's model (``size`` defaults to the dataset's images).
+        prior; defaults suit the layer's model (``size`` defaults to the dataset's images, else to
+        the model's ``input_size`` (H, W) or (C, H, W), else 128).
     channels
         Input channels when there is no dataset (default: the first conv's ``in_channels``).
     normalize
@@ -256,7 +258,10 @@ class NeuronExplorer(NNWidget):
         if layer_name not in names:
             # a layer with children (a block) may still be chosen by name
             names = [layer_name, *names]
-        default_size = int(sample.shape[-1]) if sample is not None else 128
+        declared = declared_input_size(model)
+        default_size = (
+            int(sample.shape[-1]) if sample is not None else declared[0] if declared else 128
+        )
         super().__init__(
             layers=names,
             layer=layer_name,
@@ -561,14 +566,22 @@ class NeuronExplorer(NNWidget):
         """Optimize ``units`` as one batch, previewing the selected one, and store the results."""
         steps = self.steps
 
-        def on_step(step: int, _steps: int, images: torch.Tensor) -> bool:
+        def on_step(
+            step: int, _steps: int, images: torch.Tensor, *, remaining: float | None
+        ) -> bool:
             job.checkpoint()
             if progress is not None:
                 done, total = progress
                 label = f"synthesizing units {units[0]} to {units[-1]}: step {step} of {steps}"
+                if remaining is not None and step < steps:
+                    # the units after this batch, at this batch's pace per unit and step
+                    pace = remaining / (steps - step) / len(units)
+                    after = (total - done - len(units)) * steps * pace
+                    label += f", {about(remaining + after)} left"
                 self._report_progress(job, done + len(units) * step / steps, total, label)
             if self.unit in units and step < steps:
-                self._push_preview(images[units.index(self.unit)], self.unit, step, steps)
+                left = "" if remaining is None else f", {about(remaining)} left"
+                self._push_preview(images[units.index(self.unit)], self.unit, step, steps, left)
             return False
 
         self._in_flight.update(units)
@@ -628,7 +641,9 @@ class NeuronExplorer(NNWidget):
                 self.preview_image = None
                 self.preview_label = ""
 
-    def _push_preview(self, image: torch.Tensor, unit: int, step: int, steps: int) -> None:
+    def _push_preview(
+        self, image: torch.Tensor, unit: int, step: int, steps: int, left: str = ""
+    ) -> None:
         now = time.monotonic()
         if now - self._last_preview < PUSH_INTERVAL / 2:
             return
@@ -636,7 +651,7 @@ class NeuronExplorer(NNWidget):
         with self.hold_sync():
             self.preview_image = to_rgb8(resize(image.clamp(0, 1), self._tile_size()))
             self.preview_unit = unit
-            self.preview_label = f"optimizing: step {step} of {steps}"
+            self.preview_label = f"optimizing: step {step} of {steps}{left}"
 
     def _examples_job(self, job: Job) -> None:
         data = self._data

@@ -13,6 +13,9 @@ from torch import nn
 class DigitsCNN(nn.Module):
     """Small CNN for scikit-learn's digits, upsampled to 1x16x16 in [0, 1]; 10 classes."""
 
+    input_size = (1, 16, 16)
+    """(C, H, W) of the images it takes: what synthesized inputs default to."""
+
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)
@@ -37,6 +40,9 @@ class DigitsCNN(nn.Module):
 
 class ShapesCNN(nn.Module):
     """Small CNN for the synthetic 3x32x32 shapes of the Clever Hans demo; 3 classes."""
+
+    input_size = (3, 32, 32)
+    """(C, H, W) of the images it takes: what synthesized inputs default to."""
 
     def __init__(self, num_classes: int = 3) -> None:
         super().__init__()

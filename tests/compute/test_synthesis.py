@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
 import nnwidgets as nw
-from nnwidgets.compute import layer_activations, synthesize
+from nnwidgets.compute import layer_activations, synthesis, synthesize
+from nnwidgets.compute._timing import about
 
 K = 9  # filter side
 
@@ -184,3 +186,87 @@ def test_runs_on_the_models_device():
     images = synthesize(model, None, [1, 2], size=16, steps=8)
     assert images.device.type == "cpu"
     assert math.isfinite(float(images.sum()))
+
+
+def tiny_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [((12, 10), (12, 10)), ((1, 8, 8), (8, 8)), (torch.Size([1, 6, 9]), (6, 9))],
+)
+def test_size_defaults_to_the_models_declared_input_size(declared, expected, recwarn):
+    model = tiny_cnn()
+    model.input_size = declared
+    images = synthesize(model, "0", [0, 1], steps=2)
+    assert tuple(images.shape) == (2, 1, *expected)
+    assert not [w for w in recwarn if "size=" in str(w.message)]
+
+
+def test_timms_pretrained_cfg_gives_the_size_and_an_explicit_size_wins():
+    model = tiny_cnn()
+    model.pretrained_cfg = {"input_size": (1, 10, 10)}
+    assert tuple(synthesize(model, "0", 0, steps=2).shape) == (1, 10, 10)
+    model.input_size = (7, 7)  # the model's own attribute comes first
+    assert tuple(synthesize(model, "0", 0, steps=2).shape) == (1, 7, 7)
+    assert tuple(synthesize(model, "0", 0, size=5, steps=2).shape) == (1, 5, 5)
+
+
+def test_without_a_declared_size_224_with_a_warning_naming_size():
+    model = tiny_cnn()
+    model.input_size = 784  # a bare int is a feature count (MLPs, RNNs), not an image size
+    with pytest.warns(UserWarning, match=r"224x224.*size=") as caught:
+        images = synthesize(model, "0", 0, steps=1)
+    assert tuple(images.shape) == (1, 224, 224)
+    assert caught[0].filename == __file__  # it points at the caller's line
+
+
+def test_the_readme_call_on_the_digits_model_runs_at_16_px():
+    demo = nw.zoo.digits()
+    assert demo.model.input_size == (1, 16, 16)
+    assert nw.zoo.clever_hans().model.input_size == (3, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 224 fallback
+        images = synthesize(demo.model, "conv2", range(32), steps=16)
+    assert tuple(images.shape) == (32, 1, 16, 16)
+
+
+def test_progress_gets_the_time_left_when_it_asks_for_it():
+    demo = nw.zoo.digits()
+    seen = []
+
+    def progress(step, steps, images, *, remaining):
+        seen.append((step, remaining))
+
+    synthesize(demo.model, "conv1", [0, 1], steps=12, progress=progress, preview_every=1)
+    assert seen[0] == (1, None)  # the first step is warm-up: no pace yet
+    assert all(r is not None and r >= 0 for _, r in seen[1:])
+    assert seen[-1] == (12, 0.0)
+    # the estimate shrinks as the steps go (the pace does not change 5-fold on the way)
+    assert seen[1][1] > seen[-2][1]
+
+
+def test_slow_work_without_a_callback_warns_how_long(monkeypatch):
+
+    demo = nw.zoo.digits()
+    monkeypatch.setattr(synthesis, "SLOW_SECONDS", 0.0)
+    with pytest.warns(UserWarning, match=r"2 images of 16x16 px, 8 steps on cpu: .* left") as w:
+        synthesize(demo.model, "conv1", [0, 1], steps=8)
+    assert len(w) == 1
+    monkeypatch.setattr(synthesis, "SLOW_SECONDS", 1e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        synthesize(demo.model, "conv1", [0, 1], steps=8)
+        # a callback gets the estimate instead of a warning
+        monkeypatch.setattr(synthesis, "SLOW_SECONDS", 0.0)
+        synthesize(demo.model, "conv1", [0, 1], steps=8, progress=lambda *a: None)
+
+
+def test_durations_are_worded_roughly():
+    assert about(0.3) == "under a second"
+    assert about(4.4) == "about 4 s"
+    assert about(41) == "about 40 s"
+    assert about(119) == "about 2 min"
+    assert about(7200) == "about 2.0 h"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -11,6 +12,7 @@ from traitlets import TraitError
 
 import nnwidgets as nw
 from nnwidgets.compute import layer_activations
+from nnwidgets.widgets import _base, neuron
 
 FAST = {"steps": 12, "seed": 0}
 
@@ -147,7 +149,7 @@ def test_clear_errors_for_bad_arguments(digits):
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         nw.NeuronExplorer(digits.model, "fc1", dataset=torch.zeros(5, 16, 16))
     with pytest.raises(ValueError, match="size"):
-        nw.NeuronExplorer(digits.model, "fc1")  # no dataset and the default 128 px do not fit
+        nw.NeuronExplorer(small_net(), "3")  # no dataset, no input_size: 128 px do not fit
     with pytest.raises(TypeError, match="floating point"):
         nw.NeuronExplorer(digits.model, "fc1", input=torch.zeros(1, 16, 16, dtype=torch.uint8))
     with pytest.raises(ValueError, match="labels"):
@@ -335,3 +337,33 @@ def test_the_chosen_example_shows_where_the_unit_fires(digits):
     w.wait(30)
     assert w.input_map is None and w.input_map_unit == -1
     w.close()
+
+
+def test_progress_and_preview_labels_say_how_long_is_left(digits, monkeypatch):
+    monkeypatch.setattr(_base, "PUSH_INTERVAL", 0.0)  # every step's label is published
+    monkeypatch.setattr(neuron, "PUSH_INTERVAL", 0.0)
+    w = nw.NeuronExplorer(digits.model, "conv1", steps=24, seed=0)
+    labels, previews = [], []
+    w.observe(lambda change: labels.append(change["new"]), "progress_label")
+    w.observe(lambda change: previews.append(change["new"]), "preview_label")
+    w.wait(60)
+    timed = [
+        t for t in labels if re.fullmatch(r"synthesizing units .*: step \d+ of 24, .+ left", t)
+    ]
+    assert timed, labels
+    assert re.search(r"(under a second|about \d+ (s|min)) left$", timed[0])
+    assert any(re.fullmatch(r"optimizing: step \d+ of 24, .+ left", t) for t in previews), previews
+    w.close()
+
+
+def test_size_defaults_to_the_dataset_else_the_models_input_size():
+    model = small_net()
+    model.input_size = (1, 8, 8)  # without it, 128 px, which the model's Linear refuses
+    w = nw.NeuronExplorer(model, "0", precompute=False, **FAST)
+    assert w.size == 8 and w.input_shape == (1, 8, 8)
+    w.close()
+    images = torch.rand(3, 1, 8, 8)
+    w = nw.NeuronExplorer(small_net(), "0", dataset=images, precompute=False, **FAST)
+    assert w.size == 8
+    w.close()
+    assert nw.zoo.digits().model.input_size[-1] == 16

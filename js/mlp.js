@@ -17,6 +17,23 @@ const ROW = 46; // vertical pitch of the units
 const COLUMN = 104; // horizontal pitch of the layers
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const PIECEWISE = ["relu", "leaky_relu", "linear"];
+// Class colours of the data points (Okabe-Ito, safe for colour-blind readers): class 0 blue
+// and class 1 vermilion, the ends of the diverging background, drawn with a white halo and a
+// dark rim so that they stand out on every background colour.
+const CLASS_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"];
+const RIM = "rgba(20,20,20,0.85)";
+const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
+
+/** About `count` round tick values spanning [low, high]. */
+function niceTicks(low, high, count = 5) {
+  const span = high - low || 1;
+  const raw = span / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((m) => m >= raw) || raw;
+  const ticks = [];
+  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return { ticks, digits: Math.max(0, -Math.floor(Math.log10(step))) };
+}
 
 /** RGB of a region id: golden-angle hues, so neighbouring ids differ clearly. */
 function regionColour(id) {
@@ -84,6 +101,12 @@ function render({ model, el }) {
   const nodes = h("div", { class: "nnw-nodes" });
   const diagram = h("div", { class: "nnw-diagram" }, edges, nodes);
   const canvas = h("canvas", { class: "nnw-canvas nnw-main-view", role: "img" });
+  const xAxis = h("div", { class: "nnw-axis nnw-axis-x", "aria-hidden": "true" });
+  const yAxis = h("div", { class: "nnw-axis nnw-axis-y", "aria-hidden": "true" });
+  const xName = h("div", { class: "nnw-axis-name nnw-axis-name-x" });
+  const yName = h("div", { class: "nnw-axis-name nnw-axis-name-y" });
+  const plot = h("div", { class: "nnw-plot" }, yName, yAxis, canvas, h("span"), h("span"), xAxis, h("span"), h("span"), xName);
+  const key = h("div", { class: "nnw-key" });
   const caption = h("div", { class: "nnw-caption" });
   const regionNote = h("div", { class: "nnw-region-note", "aria-live": "polite" });
   const legend = createLegend();
@@ -93,7 +116,7 @@ function render({ model, el }) {
   const editorLabel = h("span", { class: "nnw-editor-label" });
   const editor = h(
     "form",
-    { class: "nnw-editor", hidden: true },
+    { class: "nnw-editor nnw-invisible", inert: true },
     editorLabel,
     editorInput,
     h("button", { class: "nnw-button nnw-primary", type: "submit" }, "Set"),
@@ -125,10 +148,11 @@ function render({ model, el }) {
       h(
         "div",
         { class: "nnw-stage" },
-        canvas,
+        plot,
+        key,
         caption,
         legend.el,
-        h("label", { class: "nnw-inline" }, regionsBox, "Colour by linear region"),
+        h("label", { class: "nnw-inline nnw-regions-label", title: REGIONS_NOTE }, regionsBox, "Colour by linear region (ReLU-type nets only)"),
         regionNote,
         h("div", { class: "nnw-inline" }, depthButton),
         depthTable,
@@ -223,22 +247,70 @@ function render({ model, el }) {
     return [((px - x0) / (x1 - x0)) * MAIN, ((y1 - py) / (y1 - y0)) * MAIN];
   }
 
+  /** A data point: filled for a training point, a ring for a held-out (test) one. */
+  function marker(ctx, cx, cy, colour, test) {
+    ctx.beginPath();
+    ctx.arc(cx, cy, 4.2, 0, 2 * Math.PI);
+    ctx.fillStyle = "white";
+    ctx.fill();
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = RIM;
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.arc(cx, cy, test ? 2.4 : 3.1, 0, 2 * Math.PI);
+    if (test) {
+      ctx.lineWidth = 1.8;
+      ctx.strokeStyle = colour;
+      ctx.stroke();
+    } else {
+      ctx.fillStyle = colour;
+      ctx.fill();
+    }
+  }
+
+  function classColour(target) {
+    return CLASS_COLOURS[Math.max(0, Math.round(target)) % CLASS_COLOURS.length];
+  }
+
   function drawPoints(ctx) {
     const points = /** @type {Tensor} */ (getTensor(model, "points"));
     const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
     const test = /** @type {Tensor} */ (getTensor(model, "is_test")).data;
-    const colours = lut();
     for (let i = 0; i < targets.length; i++) {
       const [cx, cy] = toCss(points.data[2 * i], points.data[2 * i + 1]);
-      const k = (targets[i] >= 1 ? 225 : 30) * 3;
-      ctx.beginPath();
-      ctx.arc(cx, cy, 3.2, 0, 2 * Math.PI);
-      ctx.fillStyle = test[i] ? "rgba(255,255,255,0.9)" : `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`;
-      ctx.fill();
-      ctx.lineWidth = test[i] ? 2 : 1;
-      ctx.strokeStyle = test[i] ? `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})` : "white";
-      ctx.stroke();
+      marker(ctx, cx, cy, classColour(targets[i]), test[i]);
     }
+  }
+
+  /** The key under the plot: what the markers' colours and fills mean. */
+  function syncKey() {
+    const classification = model.get("task") === "classification";
+    const swatch = (colour, test) => h("span", { class: `nnw-marker${test ? " nnw-marker-test" : ""}`, style: `--nnw-marker:${colour}` });
+    const classes = classification ? frame.sizes[frame.sizes.length - 1] : 0;
+    const items = [];
+    for (let c = 0; c < (classes === 1 ? 2 : classes); c++) items.push(h("span", { class: "nnw-key-item" }, swatch(classColour(c), false), `class ${c}`));
+    const colour = classification ? "#777" : classColour(1);
+    items.push(h("span", { class: "nnw-key-item" }, swatch(colour, false), "training"));
+    items.push(h("span", { class: "nnw-key-item" }, swatch(colour, true), "test (held out)"));
+    if (!classification) items.push(h("span", { class: "nnw-key-item" }, h("span", { class: "nnw-key-line" }), "network output f(x)"));
+    key.replaceChildren(...items);
+  }
+
+  /** Tick labels along both axes of the main view, for the data ranges [x0, x1] and [y0, y1]. */
+  function drawAxes(x0, x1, y0, y1, names) {
+    const place = (axis, low, high, vertical) => {
+      const { ticks, digits } = niceTicks(low, high, 5);
+      axis.replaceChildren(
+        ...ticks.map((v) => {
+          const at = ((v - low) / (high - low)) * 100;
+          return h("span", { class: "nnw-tick", style: vertical ? `bottom:${at}%` : `left:${at}%` }, v.toFixed(digits));
+        }),
+      );
+    };
+    place(xAxis, x0, x1, false);
+    place(yAxis, y0, y1, true);
+    xName.textContent = names[0];
+    yName.textContent = names[1];
   }
 
   /** The decision boundary (prediction code 127.5) as a contour, by marching squares. */
@@ -288,30 +360,44 @@ function render({ model, el }) {
     }
     if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx);
     drawPoints(ctx);
+    const [x0, x1, y0, y1] = frame.extent;
+    drawAxes(x0, x1, y0, y1, ["x₁", "x₂"]);
+  }
+
+  /** Values of a map row, decoded from its codes. */
+  function decoded(row) {
+    const limit = frame.limits[row];
+    return Array.from(valuesOf(row), (code) => (code / 127.5 - 1) * limit);
   }
 
   function drawMain1d(ctx) {
     const points = /** @type {Tensor} */ (getTensor(model, "points")).data;
     const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
+    const test = /** @type {Tensor} */ (getTensor(model, "is_test")).data;
     const outputRow = frame.row(frame.sizes.length - 1, 0);
     const outputLimit = frame.limits[outputRow];
-    const low = Math.min(-outputLimit, ...targets) - 0.1;
-    const high = Math.max(outputLimit, ...targets) + 0.1;
+    // the vertical range is what is drawn: the targets and the output, with a small margin
+    const shown = [...targets, ...decoded(outputRow)];
+    const top = Math.max(...shown);
+    const bottom = Math.min(...shown);
+    const pad = 0.08 * (top - bottom || 1);
+    const low = bottom - pad;
+    const high = top + pad;
     const [x0, x1] = frame.extent;
     const yOf = (v) => MAIN - ((v - low) / (high - low)) * MAIN;
     ctx.fillStyle = "rgba(127,127,127,0.08)";
     ctx.fillRect(0, 0, MAIN, MAIN);
-    ctx.strokeStyle = "rgba(0,0,0,0.3)";
-    ctx.beginPath();
-    ctx.moveTo(0, yOf(0));
-    ctx.lineTo(MAIN, yOf(0));
-    ctx.stroke();
-    ctx.fillStyle = "#c2571a";
-    for (let i = 0; i < targets.length; i++) {
+    if (low < 0 && high > 0) {
+      ctx.strokeStyle = "rgba(0,0,0,0.3)";
       ctx.beginPath();
-      ctx.arc(((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), 2, 0, 2 * Math.PI);
-      ctx.fill();
+      ctx.moveTo(0, yOf(0));
+      ctx.lineTo(MAIN, yOf(0));
+      ctx.stroke();
     }
+    for (let i = 0; i < targets.length; i++) {
+      marker(ctx, ((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), classColour(1), test[i]);
+    }
+    drawAxes(x0, x1, low, high, ["x", "f(x)"]);
     if (view && view.layer > 0) {
       const row = frame.row(view.layer, view.unit);
       drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
@@ -344,11 +430,20 @@ function render({ model, el }) {
       caption.textContent = `${unitName(view.layer, view.unit)}: its response over the input${frame.dims === 1 ? " (green)" : ""}. Leave to see the network's output.`;
       legend.update(lut(), limit, `activation of ${unitName(view.layer, view.unit)}`, 240);
     } else {
-      const what = model.get("task") === "classification" ? "P(class 1) − ½, with the decision boundary" : "the network's output f(x) (blue) against the target (dots)";
+      const classes = frame.sizes[frame.sizes.length - 1];
+      const classification = model.get("task") === "classification";
+      const what = !classification
+        ? "the network's output f(x) (blue line) against the targets (dots)"
+        : classes <= 2
+          ? "the probability of class 1, with the decision boundary P = ½ (black line)"
+          : "the predicted class";
       caption.textContent = regions ? "Each colour is one linear region: one pattern of active ReLUs." : `Output view: ${what}. Hover a unit to see what it computes.`;
-      legend.update(lut(), model.get("task") === "classification" ? 0.5 : frame.limits[frame.row(frame.sizes.length - 1, 0)], model.get("task") === "classification" ? "P(class 1) − ½" : "output", 240);
+      // the prediction's codes are P(class 1) from 0 (code 0) to 1 (code 255)
+      if (classification && classes <= 2) legend.update(lut(), 1, "P(class 1): the network's probability of class 1", 240, { ticks: ["0", "0.5", "1"] });
+      else if (classification) legend.update(lut(), 1, "predicted class", 240, { ticks: ["0", String((classes - 1) / 2), String(classes - 1)] });
+      else legend.update(lut(), frame.limits[frame.row(frame.sizes.length - 1, 0)], "output", 240);
     }
-    legend.el.hidden = regions || frame.dims === 1;
+    legend.el.classList.toggle("nnw-invisible", regions || frame.dims === 1);
     canvas.setAttribute("aria-label", caption.textContent);
     drawn += 1;
     root.dataset.drawn = String(drawn);
@@ -492,7 +587,8 @@ function render({ model, el }) {
       editorLabel.textContent = `Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`;
     }
     editorInput.value = String(Number(current.toFixed(4)));
-    editor.hidden = false;
+    editor.classList.remove("nnw-invisible");
+    editor.inert = false;
     root.dataset.editing = target.kind;
     editorInput.focus();
     editorInput.select();
@@ -502,7 +598,8 @@ function render({ model, el }) {
 
   function closeEditor() {
     editing = null;
-    editor.hidden = true;
+    editor.classList.add("nnw-invisible"); // keeps its space: the layout does not jump
+    editor.inert = true;
     delete root.dataset.editing;
   }
 
@@ -516,6 +613,9 @@ function render({ model, el }) {
   });
   editor.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closeEditor();
+    // number boxes turn Enter into a change (lib/dom.js keepKeys), which cancels the form's own
+    // submit on Enter: submit here
+    if (event.key === "Enter" && event.target === editorInput) editor.requestSubmit();
     event.stopPropagation();
   });
 
@@ -542,7 +642,7 @@ function render({ model, el }) {
     const piecewise = PIECEWISE.includes(model.get("activation"));
     regionsBox.checked = model.get("show_regions");
     regionsBox.disabled = !piecewise || isStatic();
-    /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
+    /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? REGIONS_NOTE : `Off for ${model.get("activation")} units. ${REGIONS_NOTE}`;
     addLayer.disabled = removeLayer.disabled = !model.get("editable") || isStatic();
   }
 
@@ -598,7 +698,10 @@ function render({ model, el }) {
     pending = 0;
     const structure = frame ? frame.sizes.join("-") : "";
     frame = readFrame(model);
-    if (frame.sizes.join("-") !== structure || !nodes.firstChild) buildDiagram();
+    if (frame.sizes.join("-") !== structure || !nodes.firstChild) {
+      buildDiagram();
+      syncKey();
+    }
     drawEdges();
     drawThumbs();
     drawMain();

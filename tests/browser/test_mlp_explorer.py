@@ -24,6 +24,16 @@ def test_hovering_a_unit_shows_its_map_and_leaving_restores_the_output(server, p
     nb.wait_for_attr(root, "data-view", "output")
     output = nb.canvas_pixels(view)
     assert output["css_width"] == 320 and output["width"] == 640, "HiDPI main view"
+    legend = nb.widget(f"{ROOT} .nnw-legend")
+    assert "P(class 1)" in legend.inner_text()
+    ticks = nb.widget(f"{ROOT} .nnw-legend-ticks").inner_text().split()
+    assert ticks == ["0", "0.5", "1"], "the output scale is a probability, 0 to 1"
+    key = nb.widget(f"{ROOT} .nnw-key").inner_text()
+    for words in ("class 0", "class 1", "training", "test"):
+        assert words in key, f"the markers' key names {words!r}"
+    assert nb.widget(f"{ROOT} .nnw-axis-x .nnw-tick").count() >= 3, "the plane has axes"
+    assert "ReLU" in (nb.widget(f"{ROOT} .nnw-regions-label").get_attribute("title") or "")
+    size = nb.widget(f"{ROOT} .nnw-main").evaluate("e => [e.offsetWidth, e.offsetHeight]")
     assert output["colours"] > 50
     nodes = nb.widget(f"{ROOT} .nnw-node")
     assert nodes.count() == 2 + 3 + 2 + 2
@@ -42,6 +52,9 @@ def test_hovering_a_unit_shows_its_map_and_leaving_restores_the_output(server, p
                 nb.screenshot("hover-unit")
     page.mouse.move(5, 5)
     nb.wait_for_attr(root, "data-view", "output")
+    assert nb.widget(f"{ROOT} .nnw-main").evaluate("e => [e.offsetWidth, e.offsetHeight]") == size, (
+        "hovering and leaving keep the layout still"
+    )
     assert nb.canvas_pixels(view)["hash"] == output["hash"], "leaving restores the output view"
     worst = max(latencies)
     record_timing(f"MLP hover to drawn (max of {len(latencies)}, browser)", worst / 1000)

@@ -443,7 +443,8 @@ function render({ model, el }) {
       else if (classification) legend.update(lut(), 1, "predicted class", 240, { ticks: ["0", String((classes - 1) / 2), String(classes - 1)] });
       else legend.update(lut(), frame.limits[frame.row(frame.sizes.length - 1, 0)], "output", 240);
     }
-    legend.el.classList.toggle("nnw-invisible", regions || frame.dims === 1);
+    legend.el.hidden = frame.dims === 1; // the 1-D view's y axis is its scale
+    legend.el.classList.toggle("nnw-invisible", regions); // keeps its space: nothing jumps
     canvas.setAttribute("aria-label", caption.textContent);
     drawn += 1;
     root.dataset.drawn = String(drawn);

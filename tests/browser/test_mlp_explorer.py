@@ -10,6 +10,7 @@ from jupyter import FRONTENDS, open_notebook, record_timing
 pytestmark = pytest.mark.browser
 
 ROOT = ".nnw-mlp"
+SIZE = "e => [e.offsetWidth, e.offsetHeight]"
 
 
 def cells(args: str) -> list[str]:
@@ -33,7 +34,8 @@ def test_hovering_a_unit_shows_its_map_and_leaving_restores_the_output(server, p
         assert words in key, f"the markers' key names {words!r}"
     assert nb.widget(f"{ROOT} .nnw-axis-x .nnw-tick").count() >= 3, "the plane has axes"
     assert "ReLU" in (nb.widget(f"{ROOT} .nnw-regions-label").get_attribute("title") or "")
-    size = nb.widget(f"{ROOT} .nnw-main").evaluate("e => [e.offsetWidth, e.offsetHeight]")
+    main = nb.widget(f"{ROOT} .nnw-main")
+    size = main.evaluate(SIZE)
     assert output["colours"] > 50
     nodes = nb.widget(f"{ROOT} .nnw-node")
     assert nodes.count() == 2 + 3 + 2 + 2
@@ -52,9 +54,7 @@ def test_hovering_a_unit_shows_its_map_and_leaving_restores_the_output(server, p
                 nb.screenshot("hover-unit")
     page.mouse.move(5, 5)
     nb.wait_for_attr(root, "data-view", "output")
-    assert nb.widget(f"{ROOT} .nnw-main").evaluate("e => [e.offsetWidth, e.offsetHeight]") == size, (
-        "hovering and leaving keep the layout still"
-    )
+    assert main.evaluate(SIZE) == size, "hovering and leaving keep the layout still"
     assert nb.canvas_pixels(view)["hash"] == output["hash"], "leaving restores the output view"
     worst = max(latencies)
     record_timing(f"MLP hover to drawn (max of {len(latencies)}, browser)", worst / 1000)
@@ -105,3 +105,19 @@ def test_click_an_edge_to_set_its_weight_and_count_linear_regions(server, page):
     note = nb.widget(f"{ROOT} .nnw-region-note").inner_text()
     assert "linear regions (exact count)" in note
     nb.screenshot("regions")
+
+
+def test_the_1d_view_uses_its_height_and_explains_its_marks(server, page):
+    nb = open_notebook(server, page, cells('data="tower"'))
+    root = nb.widget(ROOT)
+    nb.wait_for_attr(root, "data-view", "output")
+    key = nb.widget(f"{ROOT} .nnw-key").inner_text()
+    assert "network output" in key and "test" in key
+    names = nb.widget(f"{ROOT} .nnw-axis-name").all_inner_texts()
+    assert names == ["f(x)", "x"]
+    # the y ticks span the drawn range: the lowest near the bottom, the highest near the top
+    spots = nb.widget(f"{ROOT} .nnw-axis-y .nnw-tick").evaluate_all(
+        "ts => ts.map(t => parseFloat(t.style.bottom))"
+    )
+    assert min(spots) < 20 and max(spots) > 80, spots
+    nb.screenshot("tower")

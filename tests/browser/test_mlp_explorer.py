@@ -61,6 +61,7 @@ def test_hovering_a_unit_shows_its_map_and_leaving_restores_the_output(server, p
     assert worst < 100, "hover is drawn from maps in the browser, with no kernel trip"
 
 
+@pytest.mark.parametrize("frontend", FRONTENDS)
 def test_training_streams_frames_and_moves_the_loss_curve(server, page):
     nb = open_notebook(server, page, cells('data="spirals"'))
     root = nb.widget(ROOT)

@@ -512,24 +512,25 @@ function render({ model, el }) {
       }
     });
     nodes.replaceChildren(...elements);
+    buildEdges();
     root.dataset.structure = frame.sizes.join("-");
   }
 
-  function drawEdges() {
-    const colours = lut();
+  /** @type {{line: SVGLineElement, title: SVGTitleElement, layer: number, out: number, in: number, index: number}[]} */
+  let edgeList = [];
+
+  /** The edges' SVG lines, made once per structure (drawEdges only recolours them). */
+  function buildEdges() {
     const svg = "http://www.w3.org/2000/svg";
-    const lines = [];
+    const elements = [];
+    edgeList = [];
     let offset = 0;
-    let largest = 1e-6;
-    for (const w of frame.weights) largest = Math.max(largest, Math.abs(w));
     for (let layer = 1; layer < frame.sizes.length; layer++) {
       const inputs = frame.sizes[layer - 1];
       for (let j = 0; j < frame.sizes[layer]; j++) {
         for (let i = 0; i < inputs; i++) {
-          const w = frame.weights[offset + j * inputs + i];
           const [x0, y0] = position(layer - 1, i);
           const [x1, y1] = position(layer, j);
-          const k = Math.round((w / largest + 1) * 127.5) * 3;
           const coords = { x1: x0 + THUMB + 2, y1: y0 + THUMB / 2 + 2, x2: x1, y2: y1 + THUMB / 2 + 2 };
           const line = document.createElementNS(svg, "line");
           const hit = document.createElementNS(svg, "line");
@@ -537,24 +538,36 @@ function render({ model, el }) {
             line.setAttribute(key, String(value));
             hit.setAttribute(key, String(value));
           }
-          line.setAttribute("stroke", `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`);
-          line.setAttribute("stroke-width", String(0.5 + (3.5 * Math.abs(w)) / largest));
           hit.setAttribute("class", "nnw-edge-hit");
           hit.dataset.layer = String(layer - 1);
           hit.dataset.out = String(j);
           hit.dataset.in = String(i);
           const title = document.createElementNS(svg, "title");
-          title.textContent = `weight ${fmt(w)} from ${unitName(layer - 1, i)} to ${unitName(layer, j)}. Click to set it.`;
           hit.append(title);
           hit.addEventListener("click", (event) =>
             openEditor({ kind: "weight", layer: layer - 1, out: j, in: i }, null, event),
           );
-          lines.push(line, hit);
+          elements.push(line, hit);
+          edgeList.push({ line, title, layer, out: j, in: i, index: offset + j * inputs + i });
         }
       }
       offset += inputs * frame.sizes[layer];
     }
-    edges.replaceChildren(...lines);
+    edges.replaceChildren(...elements);
+  }
+
+  /** Colour and width of every edge from its weight (on one scale: the largest |weight|). */
+  function drawEdges() {
+    const colours = lut();
+    let largest = 1e-6;
+    for (const w of frame.weights) largest = Math.max(largest, Math.abs(w));
+    for (const edge of edgeList) {
+      const w = frame.weights[edge.index];
+      const k = Math.round((w / largest + 1) * 127.5) * 3;
+      edge.line.setAttribute("stroke", `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`);
+      edge.line.setAttribute("stroke-width", String(0.5 + (3.5 * Math.abs(w)) / largest));
+      edge.title.textContent = `weight ${fmt(w)} from ${unitName(edge.layer - 1, edge.in)} to ${unitName(edge.layer, edge.out)}. Click to set it.`;
+    }
   }
 
   function drawThumbs() {

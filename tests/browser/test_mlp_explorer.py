@@ -67,8 +67,13 @@ def test_training_streams_frames_and_moves_the_loss_curve(server, page):
     root = nb.widget(ROOT)
     nb.wait_for_attr(root, "data-view", "output")
     before = nb.canvas_pixels(nb.widget(f"{ROOT} canvas.nnw-main-view"))["hash"]
+    edge = nb.widget(f"{ROOT} svg.nnw-edges line:not(.nnw-edge-hit)").first
+    width = edge.evaluate("e => { e.dataset.kept = 'yes'; return e.getAttribute('stroke-width'); }")
     nb.widget(f"{ROOT} button.nnw-play").click()
     nb.wait_for_attr(root, "data-frames", lambda v: v is not None and int(v) >= 20, timeout=20)
+    kept = nb.widget(f"{ROOT} svg.nnw-edges line[data-kept='yes']")
+    assert kept.count() == 1, "frames update the edges, they do not rebuild them"
+    assert kept.get_attribute("stroke-width") != width, "the edges follow the weights"
     time.sleep(2)
     fps = int(root.get_attribute("data-fps"))
     record_timing("MLP live training: frames drawn in the last second (count, not ms)", fps / 1000)

@@ -9,6 +9,8 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+import { createEditor } from "./mlp/editor.js";
+import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour } from "./mlp/plane.js";
 /** @import { Tensor } from "./lib/types.js" */
 
 const MAIN = 320; // CSS pixels of the main view
@@ -17,35 +19,7 @@ const ROW = 46; // vertical pitch of the units
 const COLUMN = 104; // horizontal pitch of the layers
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const PIECEWISE = ["relu", "leaky_relu", "linear"];
-// Class colours of the data points (Okabe-Ito, safe for colour-blind readers): class 0 blue
-// and class 1 vermilion, the ends of the diverging background, drawn with a white halo and a
-// dark rim so that they stand out on every background colour.
-const CLASS_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"];
-const RIM = "rgba(20,20,20,0.85)";
 const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
-
-/** About `count` round tick values spanning [low, high]. */
-function niceTicks(low, high, count = 5) {
-  const span = high - low || 1;
-  const raw = span / count;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((m) => m >= raw) || raw;
-  const ticks = [];
-  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return { ticks, digits: Math.max(0, -Math.floor(Math.log10(step))) };
-}
-
-/** RGB of a region id: golden-angle hues, so neighbouring ids differ clearly. */
-function regionColour(id) {
-  const hue = (id * 137.508) % 360;
-  const s = 0.55;
-  const l = 0.62;
-  const f = (n) => {
-    const k = (n + hue / 30) % 12;
-    return Math.round(255 * (l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
-  };
-  return [f(0), f(8), f(4)];
-}
 
 /** Decode the current frame: maps, limits, weights and layer geometry. */
 function readFrame(model) {
@@ -101,26 +75,23 @@ function render({ model, el }) {
   const nodes = h("div", { class: "nnw-nodes" });
   const diagram = h("div", { class: "nnw-diagram" }, edges, nodes);
   const canvas = h("canvas", { class: "nnw-canvas nnw-main-view", role: "img" });
-  const xAxis = h("div", { class: "nnw-axis nnw-axis-x", "aria-hidden": "true" });
-  const yAxis = h("div", { class: "nnw-axis nnw-axis-y", "aria-hidden": "true" });
-  const xName = h("div", { class: "nnw-axis-name nnw-axis-name-x" });
-  const yName = h("div", { class: "nnw-axis-name nnw-axis-name-y" });
-  const plot = h("div", { class: "nnw-plot" }, yName, yAxis, canvas, h("span"), h("span"), xAxis, h("span"), h("span"), xName);
+  const plot = createPlot(canvas);
   const key = h("div", { class: "nnw-key" });
   const caption = h("div", { class: "nnw-caption" });
   const regionNote = h("div", { class: "nnw-region-note", "aria-live": "polite" });
   const legend = createLegend();
   const depthButton = h("button", { class: "nnw-button", title: "Count regions of random ReLU nets with the same number of units" }, "Depth vs width");
   const depthTable = h("table", { class: "nnw-depth-table" });
-  const editorInput = h("input", { type: "number", step: "0.1", class: "nnw-number", "aria-label": "New value" });
-  const editorLabel = h("span", { class: "nnw-editor-label" });
-  const editor = h(
-    "form",
-    { class: "nnw-editor nnw-invisible", inert: true },
-    editorLabel,
-    editorInput,
-    h("button", { class: "nnw-button nnw-primary", type: "submit" }, "Set"),
-    h("button", { class: "nnw-button", type: "button", onclick: () => closeEditor() }, "Cancel"),
+  const editor = createEditor(
+    (value) => {
+      if (!editing) return;
+      if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
+      else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
+    },
+    () => {
+      editing = null;
+      delete root.dataset.editing;
+    },
   );
   const status = createStatus(model);
 
@@ -144,11 +115,11 @@ function render({ model, el }) {
     h(
       "div",
       { class: "nnw-main" },
-      h("div", { class: "nnw-network" }, diagram, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor),
+      h("div", { class: "nnw-network" }, diagram, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor.el),
       h(
         "div",
         { class: "nnw-stage" },
-        plot,
+        plot.el,
         key,
         caption,
         legend.el,
@@ -214,21 +185,6 @@ function render({ model, el }) {
     return pixelCanvas(rgba, r, r);
   }
 
-  function drawCurve(ctx, codes, limit, box, range, style) {
-    const [x, y, w, hgt] = box;
-    const [low, high] = range;
-    ctx.beginPath();
-    for (let i = 0; i < codes.length; i++) {
-      const value = (codes[i] / 127.5 - 1) * limit;
-      const px = x + (i / (codes.length - 1)) * w;
-      const py = y + hgt - ((value - low) / (high - low || 1)) * hgt;
-      if (i === 0) ctx.moveTo(px, py);
-      else ctx.lineTo(px, py);
-    }
-    Object.assign(ctx, style);
-    ctx.stroke();
-  }
-
   function drawThumb(target, layer, unit) {
     const ctx = sizeCanvas(target, THUMB, THUMB);
     ctx.clearRect(0, 0, THUMB, THUMB);
@@ -245,31 +201,6 @@ function render({ model, el }) {
   function toCss(px, py) {
     const [x0, x1, y0, y1] = frame.extent;
     return [((px - x0) / (x1 - x0)) * MAIN, ((y1 - py) / (y1 - y0)) * MAIN];
-  }
-
-  /** A data point: filled for a training point, a ring for a held-out (test) one. */
-  function marker(ctx, cx, cy, colour, test) {
-    ctx.beginPath();
-    ctx.arc(cx, cy, 4.2, 0, 2 * Math.PI);
-    ctx.fillStyle = "white";
-    ctx.fill();
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = RIM;
-    ctx.stroke();
-    ctx.beginPath();
-    ctx.arc(cx, cy, test ? 2.4 : 3.1, 0, 2 * Math.PI);
-    if (test) {
-      ctx.lineWidth = 1.8;
-      ctx.strokeStyle = colour;
-      ctx.stroke();
-    } else {
-      ctx.fillStyle = colour;
-      ctx.fill();
-    }
-  }
-
-  function classColour(target) {
-    return CLASS_COLOURS[Math.max(0, Math.round(target)) % CLASS_COLOURS.length];
   }
 
   function drawPoints(ctx) {
@@ -296,60 +227,6 @@ function render({ model, el }) {
     key.replaceChildren(...items);
   }
 
-  /** Tick labels along both axes of the main view, for the data ranges [x0, x1] and [y0, y1]. */
-  function drawAxes(x0, x1, y0, y1, names) {
-    const place = (axis, low, high, vertical) => {
-      const { ticks, digits } = niceTicks(low, high, 5);
-      axis.replaceChildren(
-        ...ticks.map((v) => {
-          const at = ((v - low) / (high - low)) * 100;
-          return h("span", { class: "nnw-tick", style: vertical ? `bottom:${at}%` : `left:${at}%` }, v.toFixed(digits));
-        }),
-      );
-    };
-    place(xAxis, x0, x1, false);
-    place(yAxis, y0, y1, true);
-    xName.textContent = names[0];
-    yName.textContent = names[1];
-  }
-
-  /** The decision boundary (prediction code 127.5) as a contour, by marching squares. */
-  function drawBoundary(ctx) {
-    const r = frame.resolution;
-    const codes = valuesOf(frame.prediction);
-    const step = MAIN / (r - 1); // grid points sit on the view's edges
-    const level = 127.5;
-    ctx.beginPath();
-    for (let i = 0; i + 1 < r; i++) {
-      for (let j = 0; j + 1 < r; j++) {
-        const corners = [
-          [i, j],
-          [i, j + 1],
-          [i + 1, j + 1],
-          [i + 1, j],
-        ];
-        const crossings = [];
-        for (let k = 0; k < 4; k++) {
-          const [ai, aj] = corners[k];
-          const [bi, bj] = corners[(k + 1) % 4];
-          const a = codes[ai * r + aj] - level;
-          const b = codes[bi * r + bj] - level;
-          if (a < 0 !== b < 0) {
-            const t = a / (a - b);
-            crossings.push([(aj + t * (bj - aj)) * step, (ai + t * (bi - ai)) * step]);
-          }
-        }
-        for (let k = 0; k + 1 < crossings.length; k += 2) {
-          ctx.moveTo(...crossings[k]);
-          ctx.lineTo(...crossings[k + 1]);
-        }
-      }
-    }
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "rgba(20,20,20,0.9)";
-    ctx.stroke();
-  }
-
   function drawMain2d(ctx) {
     const regions = model.get("show_regions") && view === null ? regionCanvas() : null;
     const layer = view ? view.layer : null;
@@ -358,10 +235,10 @@ function render({ model, el }) {
       ctx.imageSmoothingEnabled = true; // a response is continuous over the plane: interpolate it
       ctx.drawImage(mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
     }
-    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx);
+    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, valuesOf(frame.prediction), frame.resolution, MAIN);
     drawPoints(ctx);
     const [x0, x1, y0, y1] = frame.extent;
-    drawAxes(x0, x1, y0, y1, ["x₁", "x₂"]);
+    plot.update(x0, x1, y0, y1, ["x₁", "x₂"]);
   }
 
   /** Values of a map row, decoded from its codes. */
@@ -397,7 +274,7 @@ function render({ model, el }) {
     for (let i = 0; i < targets.length; i++) {
       marker(ctx, ((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), classColour(1), test[i]);
     }
-    drawAxes(x0, x1, low, high, ["x", "f(x)"]);
+    plot.update(x0, x1, low, high, ["x", "f(x)"]);
     if (view && view.layer > 0) {
       const row = frame.row(view.layer, view.unit);
       drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
@@ -588,50 +465,20 @@ function render({ model, el }) {
   function openEditor(target, node, event) {
     if (isStatic()) return; // editing needs the kernel
     editing = target;
-    let current;
     if (target.kind === "bias") {
       let offset = 0;
       for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l];
-      current = frame.biases[offset + target.unit];
-      editorLabel.textContent = `Bias of ${unitName(target.layer + 1, target.unit)}`;
+      editor.open(`Bias of ${unitName(target.layer + 1, target.unit)}`, frame.biases[offset + target.unit]);
     } else {
       let offset = 0;
       for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l] * frame.sizes[l - 1];
-      current = frame.weights[offset + target.out * frame.sizes[target.layer] + target.in];
-      editorLabel.textContent = `Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`;
+      const weight = frame.weights[offset + target.out * frame.sizes[target.layer] + target.in];
+      editor.open(`Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`, weight);
     }
-    editorInput.value = String(Number(current.toFixed(4)));
-    editor.classList.remove("nnw-invisible");
-    editor.inert = false;
     root.dataset.editing = target.kind;
-    editorInput.focus();
-    editorInput.select();
     if (event) event.stopPropagation();
     if (node) node.blur();
   }
-
-  function closeEditor() {
-    editing = null;
-    editor.classList.add("nnw-invisible"); // keeps its space: the layout does not jump
-    editor.inert = true;
-    delete root.dataset.editing;
-  }
-
-  editor.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const value = Number.parseFloat(editorInput.value);
-    if (!editing || !Number.isFinite(value)) return;
-    if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
-    else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
-    closeEditor();
-  });
-  editor.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closeEditor();
-    // number boxes turn Enter into a change (lib/dom.js keepKeys), which cancels the form's own
-    // submit on Enter: submit here
-    if (event.key === "Enter" && event.target === editorInput) editor.requestSubmit();
-    event.stopPropagation();
-  });
 
   // -- controls ----------------------------------------------------------------------------
   function syncControls() {

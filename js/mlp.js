@@ -9,14 +9,12 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+import { THUMB, createDiagram } from "./mlp/diagram.js";
 import { createEditor } from "./mlp/editor.js";
 import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour } from "./mlp/plane.js";
 /** @import { Tensor } from "./lib/types.js" */
 
 const MAIN = 320; // CSS pixels of the main view
-const THUMB = 34; // CSS pixels of a unit's thumbnail
-const ROW = 46; // vertical pitch of the units
-const COLUMN = 104; // horizontal pitch of the layers
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const PIECEWISE = ["relu", "leaky_relu", "linear"];
 const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
@@ -70,10 +68,14 @@ function render({ model, el }) {
   const removeLayer = h("button", { class: "nnw-button", title: "Remove the last hidden layer" }, "− layer");
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
 
-  const edges = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  edges.classList.add("nnw-edges");
-  const nodes = h("div", { class: "nnw-nodes" });
-  const diagram = h("div", { class: "nnw-diagram" }, edges, nodes);
+  const diagram = createDiagram(model, {
+    frame: () => frame,
+    lut,
+    show: (next) => show(next),
+    openEditor: (target, node, event) => openEditor(target, node, event),
+    unitName: (layer, unit) => unitName(layer, unit),
+    drawThumb: (target, layer, unit) => drawThumb(target, layer, unit),
+  });
   const canvas = h("canvas", { class: "nnw-canvas nnw-main-view", role: "img" });
   const plot = createPlot(canvas);
   const key = h("div", { class: "nnw-key" });
@@ -115,7 +117,7 @@ function render({ model, el }) {
     h(
       "div",
       { class: "nnw-main" },
-      h("div", { class: "nnw-network" }, diagram, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor.el),
+      h("div", { class: "nnw-network" }, diagram.el, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor.el),
       h(
         "div",
         { class: "nnw-stage" },
@@ -329,130 +331,6 @@ function render({ model, el }) {
     return performance.now() - started;
   }
 
-  // -- the network diagram -----------------------------------------------------------------
-  function position(layer, unit) {
-    const tallest = Math.max(...frame.sizes);
-    const top = ((tallest - frame.sizes[layer]) / 2) * ROW + 8;
-    return [10 + layer * COLUMN, top + unit * ROW];
-  }
-
-  function buildDiagram() {
-    const tallest = Math.max(...frame.sizes);
-    const width = 10 + (frame.sizes.length - 1) * COLUMN + THUMB + 40;
-    const height = tallest * ROW + 40;
-    diagram.style.width = `${width}px`;
-    diagram.style.height = `${height}px`;
-    edges.setAttribute("width", String(width));
-    edges.setAttribute("height", String(height));
-    const elements = [];
-    frame.sizes.forEach((count, layer) => {
-      for (let unit = 0; unit < count; unit++) {
-        const [x, y] = position(layer, unit);
-        const thumb = h("canvas", { class: "nnw-thumb" });
-        const node = h(
-          "div",
-          {
-            class: `nnw-node${layer === 0 ? " nnw-input" : ""}`,
-            tabindex: "0",
-            role: "button",
-            "data-layer": String(layer),
-            "data-unit": String(unit),
-            style: `left:${x}px;top:${y}px`,
-          },
-          thumb,
-        );
-        node.addEventListener("pointerenter", () => show({ layer, unit }));
-        node.addEventListener("focus", () => show({ layer, unit }));
-        node.addEventListener("pointerleave", () => show(null));
-        node.addEventListener("blur", () => show(null));
-        if (layer > 0) {
-          node.title = `${unitName(layer, unit)}. Click to set its bias.`;
-          node.addEventListener("click", () => openEditor({ kind: "bias", layer: layer - 1, unit }, node));
-          node.addEventListener("keydown", (event) => {
-            if (event.key === "Enter") openEditor({ kind: "bias", layer: layer - 1, unit }, node);
-          });
-        } else {
-          node.title = unitName(layer, unit);
-        }
-        elements.push(node);
-      }
-      if (layer > 0 && layer < frame.sizes.length - 1 && model.get("editable") && !isStatic()) {
-        const [x] = position(layer, 0);
-        elements.push(
-          h(
-            "div",
-            { class: "nnw-resize", style: `left:${x - 6}px;top:${height - 28}px` },
-            h("button", { class: "nnw-mini", title: "Add a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: 1 }) }, "+"),
-            h("button", { class: "nnw-mini", title: "Remove a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: -1 }) }, "−"),
-          ),
-        );
-      }
-    });
-    nodes.replaceChildren(...elements);
-    buildEdges();
-    root.dataset.structure = frame.sizes.join("-");
-  }
-
-  /** @type {{line: SVGLineElement, title: SVGTitleElement, layer: number, out: number, in: number, index: number}[]} */
-  let edgeList = [];
-
-  /** The edges' SVG lines, made once per structure (drawEdges only recolours them). */
-  function buildEdges() {
-    const svg = "http://www.w3.org/2000/svg";
-    const elements = [];
-    edgeList = [];
-    let offset = 0;
-    for (let layer = 1; layer < frame.sizes.length; layer++) {
-      const inputs = frame.sizes[layer - 1];
-      for (let j = 0; j < frame.sizes[layer]; j++) {
-        for (let i = 0; i < inputs; i++) {
-          const [x0, y0] = position(layer - 1, i);
-          const [x1, y1] = position(layer, j);
-          const coords = { x1: x0 + THUMB + 2, y1: y0 + THUMB / 2 + 2, x2: x1, y2: y1 + THUMB / 2 + 2 };
-          const line = document.createElementNS(svg, "line");
-          const hit = document.createElementNS(svg, "line");
-          for (const [key, value] of Object.entries(coords)) {
-            line.setAttribute(key, String(value));
-            hit.setAttribute(key, String(value));
-          }
-          hit.setAttribute("class", "nnw-edge-hit");
-          hit.dataset.layer = String(layer - 1);
-          hit.dataset.out = String(j);
-          hit.dataset.in = String(i);
-          const title = document.createElementNS(svg, "title");
-          hit.append(title);
-          hit.addEventListener("click", (event) =>
-            openEditor({ kind: "weight", layer: layer - 1, out: j, in: i }, null, event),
-          );
-          elements.push(line, hit);
-          edgeList.push({ line, title, layer, out: j, in: i, index: offset + j * inputs + i });
-        }
-      }
-      offset += inputs * frame.sizes[layer];
-    }
-    edges.replaceChildren(...elements);
-  }
-
-  /** Colour and width of every edge from its weight (on one scale: the largest |weight|). */
-  function drawEdges() {
-    const colours = lut();
-    let largest = 1e-6;
-    for (const w of frame.weights) largest = Math.max(largest, Math.abs(w));
-    for (const edge of edgeList) {
-      const w = frame.weights[edge.index];
-      const k = Math.round((w / largest + 1) * 127.5) * 3;
-      edge.line.setAttribute("stroke", `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`);
-      edge.line.setAttribute("stroke-width", String(0.5 + (3.5 * Math.abs(w)) / largest));
-      edge.title.textContent = `weight ${fmt(w)} from ${unitName(edge.layer - 1, edge.in)} to ${unitName(edge.layer, edge.out)}. Click to set it.`;
-    }
-  }
-
-  function drawThumbs() {
-    for (const node of /** @type {NodeListOf<HTMLElement>} */ (nodes.querySelectorAll(".nnw-node"))) {
-      drawThumb(node.firstChild, Number(node.dataset.layer), Number(node.dataset.unit));
-    }
-  }
-
   // -- hover: answered from the maps already here ----------------------------------------
   function show(next) {
     const started = performance.now();
@@ -559,12 +437,12 @@ function render({ model, el }) {
     pending = 0;
     const structure = frame ? frame.sizes.join("-") : "";
     frame = readFrame(model);
-    if (frame.sizes.join("-") !== structure || !nodes.firstChild) {
-      buildDiagram();
+    if (frame.sizes.join("-") !== structure) {
+      diagram.build();
+      root.dataset.structure = frame.sizes.join("-");
       syncKey();
     }
-    drawEdges();
-    drawThumbs();
+    diagram.update();
     drawMain();
     syncReadout();
     const now = performance.now();

@@ -9,7 +9,7 @@ const CLASS_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#
 const RIM = "rgba(20,20,20,0.85)";
 
 /** About `count` round tick values spanning [low, high]. */
-function niceTicks(low, high, count = 5) {
+export function niceTicks(low, high, count = 5) {
   const span = high - low || 1;
   const raw = span / count;
   const power = 10 ** Math.floor(Math.log10(raw));

@@ -9,26 +9,15 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { createStatus } from "./lib/progress.js";
 import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
 import { getTensor } from "./lib/wire.js";
+import { THUMB, createDiagram } from "./mlp/diagram.js";
+import { createEditor } from "./mlp/editor.js";
+import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour } from "./mlp/plane.js";
 /** @import { Tensor } from "./lib/types.js" */
 
 const MAIN = 320; // CSS pixels of the main view
-const THUMB = 34; // CSS pixels of a unit's thumbnail
-const ROW = 46; // vertical pitch of the units
-const COLUMN = 104; // horizontal pitch of the layers
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const PIECEWISE = ["relu", "leaky_relu", "linear"];
-
-/** RGB of a region id: golden-angle hues, so neighbouring ids differ clearly. */
-function regionColour(id) {
-  const hue = (id * 137.508) % 360;
-  const s = 0.55;
-  const l = 0.62;
-  const f = (n) => {
-    const k = (n + hue / 30) % 12;
-    return Math.round(255 * (l - s * Math.min(l, 1 - l) * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
-  };
-  return [f(0), f(8), f(4)];
-}
+const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
 
 /** Decode the current frame: maps, limits, weights and layer geometry. */
 function readFrame(model) {
@@ -79,25 +68,32 @@ function render({ model, el }) {
   const removeLayer = h("button", { class: "nnw-button", title: "Remove the last hidden layer" }, "− layer");
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
 
-  const edges = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  edges.classList.add("nnw-edges");
-  const nodes = h("div", { class: "nnw-nodes" });
-  const diagram = h("div", { class: "nnw-diagram" }, edges, nodes);
+  const diagram = createDiagram(model, {
+    frame: () => frame,
+    lut,
+    show: (next) => show(next),
+    openEditor: (target, node, event) => openEditor(target, node, event),
+    unitName: (layer, unit) => unitName(layer, unit),
+    drawThumb: (target, layer, unit) => drawThumb(target, layer, unit),
+  });
   const canvas = h("canvas", { class: "nnw-canvas nnw-main-view", role: "img" });
+  const plot = createPlot(canvas);
+  const key = h("div", { class: "nnw-key" });
   const caption = h("div", { class: "nnw-caption" });
   const regionNote = h("div", { class: "nnw-region-note", "aria-live": "polite" });
   const legend = createLegend();
   const depthButton = h("button", { class: "nnw-button", title: "Count regions of random ReLU nets with the same number of units" }, "Depth vs width");
   const depthTable = h("table", { class: "nnw-depth-table" });
-  const editorInput = h("input", { type: "number", step: "0.1", class: "nnw-number", "aria-label": "New value" });
-  const editorLabel = h("span", { class: "nnw-editor-label" });
-  const editor = h(
-    "form",
-    { class: "nnw-editor", hidden: true },
-    editorLabel,
-    editorInput,
-    h("button", { class: "nnw-button nnw-primary", type: "submit" }, "Set"),
-    h("button", { class: "nnw-button", type: "button", onclick: () => closeEditor() }, "Cancel"),
+  const editor = createEditor(
+    (value) => {
+      if (!editing) return;
+      if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
+      else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
+    },
+    () => {
+      editing = null;
+      delete root.dataset.editing;
+    },
   );
   const status = createStatus(model);
 
@@ -121,14 +117,15 @@ function render({ model, el }) {
     h(
       "div",
       { class: "nnw-main" },
-      h("div", { class: "nnw-network" }, diagram, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor),
+      h("div", { class: "nnw-network" }, diagram.el, h("div", { class: "nnw-buttons" }, addLayer, removeLayer), editor.el),
       h(
         "div",
         { class: "nnw-stage" },
-        canvas,
+        plot.el,
+        key,
         caption,
         legend.el,
-        h("label", { class: "nnw-inline" }, regionsBox, "Colour by linear region"),
+        h("label", { class: "nnw-inline nnw-regions-label", title: REGIONS_NOTE }, regionsBox, "Colour by linear region (ReLU-type nets only)"),
         regionNote,
         h("div", { class: "nnw-inline" }, depthButton),
         depthTable,
@@ -190,21 +187,6 @@ function render({ model, el }) {
     return pixelCanvas(rgba, r, r);
   }
 
-  function drawCurve(ctx, codes, limit, box, range, style) {
-    const [x, y, w, hgt] = box;
-    const [low, high] = range;
-    ctx.beginPath();
-    for (let i = 0; i < codes.length; i++) {
-      const value = (codes[i] / 127.5 - 1) * limit;
-      const px = x + (i / (codes.length - 1)) * w;
-      const py = y + hgt - ((value - low) / (high - low || 1)) * hgt;
-      if (i === 0) ctx.moveTo(px, py);
-      else ctx.lineTo(px, py);
-    }
-    Object.assign(ctx, style);
-    ctx.stroke();
-  }
-
   function drawThumb(target, layer, unit) {
     const ctx = sizeCanvas(target, THUMB, THUMB);
     ctx.clearRect(0, 0, THUMB, THUMB);
@@ -227,55 +209,24 @@ function render({ model, el }) {
     const points = /** @type {Tensor} */ (getTensor(model, "points"));
     const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
     const test = /** @type {Tensor} */ (getTensor(model, "is_test")).data;
-    const colours = lut();
     for (let i = 0; i < targets.length; i++) {
       const [cx, cy] = toCss(points.data[2 * i], points.data[2 * i + 1]);
-      const k = (targets[i] >= 1 ? 225 : 30) * 3;
-      ctx.beginPath();
-      ctx.arc(cx, cy, 3.2, 0, 2 * Math.PI);
-      ctx.fillStyle = test[i] ? "rgba(255,255,255,0.9)" : `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`;
-      ctx.fill();
-      ctx.lineWidth = test[i] ? 2 : 1;
-      ctx.strokeStyle = test[i] ? `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})` : "white";
-      ctx.stroke();
+      marker(ctx, cx, cy, classColour(targets[i]), test[i]);
     }
   }
 
-  /** The decision boundary (prediction code 127.5) as a contour, by marching squares. */
-  function drawBoundary(ctx) {
-    const r = frame.resolution;
-    const codes = valuesOf(frame.prediction);
-    const step = MAIN / (r - 1); // grid points sit on the view's edges
-    const level = 127.5;
-    ctx.beginPath();
-    for (let i = 0; i + 1 < r; i++) {
-      for (let j = 0; j + 1 < r; j++) {
-        const corners = [
-          [i, j],
-          [i, j + 1],
-          [i + 1, j + 1],
-          [i + 1, j],
-        ];
-        const crossings = [];
-        for (let k = 0; k < 4; k++) {
-          const [ai, aj] = corners[k];
-          const [bi, bj] = corners[(k + 1) % 4];
-          const a = codes[ai * r + aj] - level;
-          const b = codes[bi * r + bj] - level;
-          if (a < 0 !== b < 0) {
-            const t = a / (a - b);
-            crossings.push([(aj + t * (bj - aj)) * step, (ai + t * (bi - ai)) * step]);
-          }
-        }
-        for (let k = 0; k + 1 < crossings.length; k += 2) {
-          ctx.moveTo(...crossings[k]);
-          ctx.lineTo(...crossings[k + 1]);
-        }
-      }
-    }
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "rgba(20,20,20,0.9)";
-    ctx.stroke();
+  /** The key under the plot: what the markers' colours and fills mean. */
+  function syncKey() {
+    const classification = model.get("task") === "classification";
+    const swatch = (colour, test) => h("span", { class: `nnw-marker${test ? " nnw-marker-test" : ""}`, style: `--nnw-marker:${colour}` });
+    const classes = classification ? frame.sizes[frame.sizes.length - 1] : 0;
+    const items = [];
+    for (let c = 0; c < (classes === 1 ? 2 : classes); c++) items.push(h("span", { class: "nnw-key-item" }, swatch(classColour(c), false), `class ${c}`));
+    const colour = classification ? "#777" : classColour(1);
+    items.push(h("span", { class: "nnw-key-item" }, swatch(colour, false), "training"));
+    items.push(h("span", { class: "nnw-key-item" }, swatch(colour, true), "test (held out)"));
+    if (!classification) items.push(h("span", { class: "nnw-key-item" }, h("span", { class: "nnw-key-line" }), "network output f(x)"));
+    key.replaceChildren(...items);
   }
 
   function drawMain2d(ctx) {
@@ -286,32 +237,46 @@ function render({ model, el }) {
       ctx.imageSmoothingEnabled = true; // a response is continuous over the plane: interpolate it
       ctx.drawImage(mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
     }
-    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx);
+    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, valuesOf(frame.prediction), frame.resolution, MAIN);
     drawPoints(ctx);
+    const [x0, x1, y0, y1] = frame.extent;
+    plot.update(x0, x1, y0, y1, ["x₁", "x₂"]);
+  }
+
+  /** Values of a map row, decoded from its codes. */
+  function decoded(row) {
+    const limit = frame.limits[row];
+    return Array.from(valuesOf(row), (code) => (code / 127.5 - 1) * limit);
   }
 
   function drawMain1d(ctx) {
     const points = /** @type {Tensor} */ (getTensor(model, "points")).data;
     const targets = /** @type {Tensor} */ (getTensor(model, "targets")).data;
+    const test = /** @type {Tensor} */ (getTensor(model, "is_test")).data;
     const outputRow = frame.row(frame.sizes.length - 1, 0);
     const outputLimit = frame.limits[outputRow];
-    const low = Math.min(-outputLimit, ...targets) - 0.1;
-    const high = Math.max(outputLimit, ...targets) + 0.1;
+    // the vertical range is what is drawn: the targets and the output, with a small margin
+    const shown = [...targets, ...decoded(outputRow)];
+    const top = Math.max(...shown);
+    const bottom = Math.min(...shown);
+    const pad = 0.08 * (top - bottom || 1);
+    const low = bottom - pad;
+    const high = top + pad;
     const [x0, x1] = frame.extent;
     const yOf = (v) => MAIN - ((v - low) / (high - low)) * MAIN;
     ctx.fillStyle = "rgba(127,127,127,0.08)";
     ctx.fillRect(0, 0, MAIN, MAIN);
-    ctx.strokeStyle = "rgba(0,0,0,0.3)";
-    ctx.beginPath();
-    ctx.moveTo(0, yOf(0));
-    ctx.lineTo(MAIN, yOf(0));
-    ctx.stroke();
-    ctx.fillStyle = "#c2571a";
-    for (let i = 0; i < targets.length; i++) {
+    if (low < 0 && high > 0) {
+      ctx.strokeStyle = "rgba(0,0,0,0.3)";
       ctx.beginPath();
-      ctx.arc(((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), 2, 0, 2 * Math.PI);
-      ctx.fill();
+      ctx.moveTo(0, yOf(0));
+      ctx.lineTo(MAIN, yOf(0));
+      ctx.stroke();
     }
+    for (let i = 0; i < targets.length; i++) {
+      marker(ctx, ((points[i] - x0) / (x1 - x0)) * MAIN, yOf(targets[i]), classColour(1), test[i]);
+    }
+    plot.update(x0, x1, low, high, ["x", "f(x)"]);
     if (view && view.layer > 0) {
       const row = frame.row(view.layer, view.unit);
       drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
@@ -344,127 +309,26 @@ function render({ model, el }) {
       caption.textContent = `${unitName(view.layer, view.unit)}: its response over the input${frame.dims === 1 ? " (green)" : ""}. Leave to see the network's output.`;
       legend.update(lut(), limit, `activation of ${unitName(view.layer, view.unit)}`, 240);
     } else {
-      const what = model.get("task") === "classification" ? "P(class 1) − ½, with the decision boundary" : "the network's output f(x) (blue) against the target (dots)";
+      const classes = frame.sizes[frame.sizes.length - 1];
+      const classification = model.get("task") === "classification";
+      const what = !classification
+        ? "the network's output f(x) (blue line) against the targets (dots)"
+        : classes <= 2
+          ? "the probability of class 1, with the decision boundary P = ½ (black line)"
+          : "the predicted class";
       caption.textContent = regions ? "Each colour is one linear region: one pattern of active ReLUs." : `Output view: ${what}. Hover a unit to see what it computes.`;
-      legend.update(lut(), model.get("task") === "classification" ? 0.5 : frame.limits[frame.row(frame.sizes.length - 1, 0)], model.get("task") === "classification" ? "P(class 1) − ½" : "output", 240);
+      // the prediction's codes are P(class 1) from 0 (code 0) to 1 (code 255)
+      if (classification && classes <= 2) legend.update(lut(), 1, "P(class 1): the network's probability of class 1", 240, { ticks: ["0", "0.5", "1"] });
+      else if (classification) legend.update(lut(), 1, "predicted class", 240, { ticks: ["0", String((classes - 1) / 2), String(classes - 1)] });
+      else legend.update(lut(), frame.limits[frame.row(frame.sizes.length - 1, 0)], "output", 240);
     }
-    legend.el.hidden = regions || frame.dims === 1;
+    legend.el.hidden = frame.dims === 1; // the 1-D view's y axis is its scale
+    legend.el.classList.toggle("nnw-invisible", regions); // keeps its space: nothing jumps
     canvas.setAttribute("aria-label", caption.textContent);
     drawn += 1;
     root.dataset.drawn = String(drawn);
     root.dataset.view = view ? `unit:${view.layer}:${view.unit}` : regions ? "regions" : "output";
     return performance.now() - started;
-  }
-
-  // -- the network diagram -----------------------------------------------------------------
-  function position(layer, unit) {
-    const tallest = Math.max(...frame.sizes);
-    const top = ((tallest - frame.sizes[layer]) / 2) * ROW + 8;
-    return [10 + layer * COLUMN, top + unit * ROW];
-  }
-
-  function buildDiagram() {
-    const tallest = Math.max(...frame.sizes);
-    const width = 10 + (frame.sizes.length - 1) * COLUMN + THUMB + 40;
-    const height = tallest * ROW + 40;
-    diagram.style.width = `${width}px`;
-    diagram.style.height = `${height}px`;
-    edges.setAttribute("width", String(width));
-    edges.setAttribute("height", String(height));
-    const elements = [];
-    frame.sizes.forEach((count, layer) => {
-      for (let unit = 0; unit < count; unit++) {
-        const [x, y] = position(layer, unit);
-        const thumb = h("canvas", { class: "nnw-thumb" });
-        const node = h(
-          "div",
-          {
-            class: `nnw-node${layer === 0 ? " nnw-input" : ""}`,
-            tabindex: "0",
-            role: "button",
-            "data-layer": String(layer),
-            "data-unit": String(unit),
-            style: `left:${x}px;top:${y}px`,
-          },
-          thumb,
-        );
-        node.addEventListener("pointerenter", () => show({ layer, unit }));
-        node.addEventListener("focus", () => show({ layer, unit }));
-        node.addEventListener("pointerleave", () => show(null));
-        node.addEventListener("blur", () => show(null));
-        if (layer > 0) {
-          node.title = `${unitName(layer, unit)}. Click to set its bias.`;
-          node.addEventListener("click", () => openEditor({ kind: "bias", layer: layer - 1, unit }, node));
-          node.addEventListener("keydown", (event) => {
-            if (event.key === "Enter") openEditor({ kind: "bias", layer: layer - 1, unit }, node);
-          });
-        } else {
-          node.title = unitName(layer, unit);
-        }
-        elements.push(node);
-      }
-      if (layer > 0 && layer < frame.sizes.length - 1 && model.get("editable") && !isStatic()) {
-        const [x] = position(layer, 0);
-        elements.push(
-          h(
-            "div",
-            { class: "nnw-resize", style: `left:${x - 6}px;top:${height - 28}px` },
-            h("button", { class: "nnw-mini", title: "Add a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: 1 }) }, "+"),
-            h("button", { class: "nnw-mini", title: "Remove a unit", onclick: () => send(model, { type: "resize", layer: layer - 1, delta: -1 }) }, "−"),
-          ),
-        );
-      }
-    });
-    nodes.replaceChildren(...elements);
-    root.dataset.structure = frame.sizes.join("-");
-  }
-
-  function drawEdges() {
-    const colours = lut();
-    const svg = "http://www.w3.org/2000/svg";
-    const lines = [];
-    let offset = 0;
-    let largest = 1e-6;
-    for (const w of frame.weights) largest = Math.max(largest, Math.abs(w));
-    for (let layer = 1; layer < frame.sizes.length; layer++) {
-      const inputs = frame.sizes[layer - 1];
-      for (let j = 0; j < frame.sizes[layer]; j++) {
-        for (let i = 0; i < inputs; i++) {
-          const w = frame.weights[offset + j * inputs + i];
-          const [x0, y0] = position(layer - 1, i);
-          const [x1, y1] = position(layer, j);
-          const k = Math.round((w / largest + 1) * 127.5) * 3;
-          const coords = { x1: x0 + THUMB + 2, y1: y0 + THUMB / 2 + 2, x2: x1, y2: y1 + THUMB / 2 + 2 };
-          const line = document.createElementNS(svg, "line");
-          const hit = document.createElementNS(svg, "line");
-          for (const [key, value] of Object.entries(coords)) {
-            line.setAttribute(key, String(value));
-            hit.setAttribute(key, String(value));
-          }
-          line.setAttribute("stroke", `rgb(${colours[k]},${colours[k + 1]},${colours[k + 2]})`);
-          line.setAttribute("stroke-width", String(0.5 + (3.5 * Math.abs(w)) / largest));
-          hit.setAttribute("class", "nnw-edge-hit");
-          hit.dataset.layer = String(layer - 1);
-          hit.dataset.out = String(j);
-          hit.dataset.in = String(i);
-          const title = document.createElementNS(svg, "title");
-          title.textContent = `weight ${fmt(w)} from ${unitName(layer - 1, i)} to ${unitName(layer, j)}. Click to set it.`;
-          hit.append(title);
-          hit.addEventListener("click", (event) =>
-            openEditor({ kind: "weight", layer: layer - 1, out: j, in: i }, null, event),
-          );
-          lines.push(line, hit);
-        }
-      }
-      offset += inputs * frame.sizes[layer];
-    }
-    edges.replaceChildren(...lines);
-  }
-
-  function drawThumbs() {
-    for (const node of /** @type {NodeListOf<HTMLElement>} */ (nodes.querySelectorAll(".nnw-node"))) {
-      drawThumb(node.firstChild, Number(node.dataset.layer), Number(node.dataset.unit));
-    }
   }
 
   // -- hover: answered from the maps already here ----------------------------------------
@@ -479,45 +343,20 @@ function render({ model, el }) {
   function openEditor(target, node, event) {
     if (isStatic()) return; // editing needs the kernel
     editing = target;
-    let current;
     if (target.kind === "bias") {
       let offset = 0;
       for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l];
-      current = frame.biases[offset + target.unit];
-      editorLabel.textContent = `Bias of ${unitName(target.layer + 1, target.unit)}`;
+      editor.open(`Bias of ${unitName(target.layer + 1, target.unit)}`, frame.biases[offset + target.unit]);
     } else {
       let offset = 0;
       for (let l = 1; l <= target.layer; l++) offset += frame.sizes[l] * frame.sizes[l - 1];
-      current = frame.weights[offset + target.out * frame.sizes[target.layer] + target.in];
-      editorLabel.textContent = `Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`;
+      const weight = frame.weights[offset + target.out * frame.sizes[target.layer] + target.in];
+      editor.open(`Weight ${unitName(target.layer, target.in)} → ${unitName(target.layer + 1, target.out)}`, weight);
     }
-    editorInput.value = String(Number(current.toFixed(4)));
-    editor.hidden = false;
     root.dataset.editing = target.kind;
-    editorInput.focus();
-    editorInput.select();
     if (event) event.stopPropagation();
     if (node) node.blur();
   }
-
-  function closeEditor() {
-    editing = null;
-    editor.hidden = true;
-    delete root.dataset.editing;
-  }
-
-  editor.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const value = Number.parseFloat(editorInput.value);
-    if (!editing || !Number.isFinite(value)) return;
-    if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
-    else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
-    closeEditor();
-  });
-  editor.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") closeEditor();
-    event.stopPropagation();
-  });
 
   // -- controls ----------------------------------------------------------------------------
   function syncControls() {
@@ -542,7 +381,7 @@ function render({ model, el }) {
     const piecewise = PIECEWISE.includes(model.get("activation"));
     regionsBox.checked = model.get("show_regions");
     regionsBox.disabled = !piecewise || isStatic();
-    /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? "" : "Linear regions need ReLU, leaky ReLU or linear units";
+    /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? REGIONS_NOTE : `Off for ${model.get("activation")} units. ${REGIONS_NOTE}`;
     addLayer.disabled = removeLayer.disabled = !model.get("editable") || isStatic();
   }
 
@@ -598,9 +437,12 @@ function render({ model, el }) {
     pending = 0;
     const structure = frame ? frame.sizes.join("-") : "";
     frame = readFrame(model);
-    if (frame.sizes.join("-") !== structure || !nodes.firstChild) buildDiagram();
-    drawEdges();
-    drawThumbs();
+    if (frame.sizes.join("-") !== structure) {
+      diagram.build();
+      root.dataset.structure = frame.sizes.join("-");
+      syncKey();
+    }
+    diagram.update();
     drawMain();
     syncReadout();
     const now = performance.now();

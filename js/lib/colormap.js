@@ -43,6 +43,8 @@ export function colorize(values, limit, lut, opacity, sign = 0) {
  * @property {number} [sign] 0: ticks at -limit, 0, +limit; 1: 0 to +limit; -1: 0 to -limit
  * @property {string} [detail] a line under the caption (e.g. the largest value)
  * @property {string} [note] a highlighted line under that (e.g. "negligible", "partial")
+ * @property {string[]} [ticks] three labels (left, middle, right) instead of the limit's values,
+ *   for a scale whose codes stand for something else (e.g. a probability from 0 to 1)
  */
 
 /**
@@ -70,13 +72,14 @@ export function createLegend() {
       }
       const signed = (/** @type {number} */ value) => (value > 0 ? `+${fmt(value)}` : fmt(value));
       const stops = sign === 0 ? [-limit, 0, limit] : [0, (sign * limit) / 2, sign * limit];
-      ticks.replaceChildren(...stops.map((value) => h("span", {}, value === 0 ? "0" : signed(value))));
+      const labels = options.ticks || stops.map((value) => (value === 0 ? "0" : signed(value)));
+      ticks.replaceChildren(...labels.map((label) => h("span", {}, label)));
       caption.textContent = units;
       detail.textContent = options.detail || "";
       detail.hidden = !options.detail;
       note.textContent = options.note || "";
       note.hidden = !options.note;
-      const range = `colour scale from ${signed(stops[0])} to ${signed(stops[2])}`;
+      const range = `colour scale from ${labels[0]} to ${labels[2]}`;
       el.setAttribute("aria-label", [`${range}: ${units}`, options.detail, options.note].filter(Boolean).join(". "));
     },
   };

@@ -43,6 +43,8 @@ FRAME_INTERVAL = 1 / 30
 STALL_INTERVAL = 0.5
 #: Seconds without a "drawn" report after which no front-end is taken to be showing the widget.
 GONE_INTERVAL = 2.0
+#: Colour and name of the loss chart's lines.
+LOSS_LINES = (("#1b4f8a", "training"), ("#c2571a", "test"))
 #: Seconds between two updates of the loss chart, and most points it shows.
 CHART_INTERVAL, CHART_POINTS = 0.25, 400
 #: Most hidden layers and units per layer the controls allow.
@@ -235,7 +237,8 @@ class MLPExplorer(NNWidget):
         self._extent = extent
         self._set_data(x, y)
         self._push_frame()
-        self._box = ipywidgets.VBox([self, self.chart])
+        self._chart_row = ipywidgets.HBox([self.chart, self._chart_key])
+        self._box = ipywidgets.VBox([self, self._chart_row])
 
     # -- public API ----------------------------------------------------------------------
     def train(self, steps: int = 1000, *, wait: bool = True) -> None:
@@ -285,7 +288,8 @@ class MLPExplorer(NNWidget):
         """Stop training and close the widget and its chart."""
         self.playing = False
         super().close()
-        for part in (getattr(self, "chart", None), getattr(self, "_box", None)):
+        parts = ("chart", "_chart_key", "_chart_row", "_box")
+        for part in (getattr(self, name, None) for name in parts):
             if part is not None:
                 part.close()
 
@@ -424,9 +428,8 @@ class MLPExplorer(NNWidget):
                 scales={"x": x, "y": y},
                 colors=[color],
                 labels=[label],
-                display_legend=True,
             )
-            for color, label in (("#1b4f8a", "train"), ("#c2571a", "test"))
+            for color, label in LOSS_LINES
         ]
         self._loss_lines = lines
         self.chart = bqplot.Figure(
@@ -436,9 +439,18 @@ class MLPExplorer(NNWidget):
                 bqplot.Axis(scale=y, side="left", label="loss"),
             ],
             title="Loss",
-            legend_location="top-right",
             layout=ipywidgets.Layout(width="520px", height="220px"),
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
+        )
+        # the key sits beside the chart, not on it, so that it never covers the curves
+        self._chart_key = ipywidgets.HTML(
+            " ".join(
+                f'<div style="margin:4px 0;white-space:nowrap"><span style="display:inline-block;'
+                f'width:18px;border-top:3px solid {color};vertical-align:middle"></span> '
+                f"{label} loss</div>"
+                for color, label in LOSS_LINES
+            ),
+            layout=ipywidgets.Layout(margin="36px 0 0 0"),
         )
 
     def _update_regions(self) -> None:
@@ -485,14 +497,14 @@ class MLPExplorer(NNWidget):
         self._push_frame()
 
     def _frame_due(self) -> bool:
-        """Whether to push a frame now: the browser drew the last one (or is gone) and 1/30 s passed.
+        """Whether to push a frame now: the browser drew the last one (or is gone), 1/30 s on.
 
         A front-end that falls behind acknowledges late, so frames are dropped here rather than
         queued in the browser: the picture follows the kernel, and stops when training stops.
         """
         now = time.monotonic()
         since = now - self._last_frame
-        caught_up = self.frame - self._drawn <= 1 or now - self._drawn_at > GONE_INTERVAL
+        caught_up = self.frame - self._drawn <= 2 or now - self._drawn_at > GONE_INTERVAL
         return since >= STALL_INTERVAL or (caught_up and since >= FRAME_INTERVAL)
 
     def _steps_per_frame(self) -> int:

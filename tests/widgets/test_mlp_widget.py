@@ -53,12 +53,21 @@ def test_a_browser_that_falls_behind_gets_fewer_frames_and_pause_draws_the_last_
     w.pause()
     w.wait(5)
     frames = w.frame - start
-    assert 2 <= frames <= 6, f"{frames} frames pushed to a front-end that drew none of them"
+    assert 2 <= frames <= 8, f"{frames} frames pushed to a front-end that drew none of them"
     assert w.step_count > 0
     # the last frame pushed holds the state training stopped at
     final = w.maps.clone()
     w._push_frame()
     assert torch.equal(w.maps, final)
+    w.close()
+
+
+def test_the_loss_key_sits_beside_the_chart_not_on_it():
+    w = nw.MLPExplorer(data="xor")
+    assert not any(line.display_legend for line in w.chart.marks)
+    key = w._chart_key.value
+    assert "training loss" in key and "test loss" in key
+    assert w._chart_row.children == (w.chart, w._chart_key)
     w.close()
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._inputs import check_image, check_int
-from nnwidgets.compute.maximize import find_layer
+from nnwidgets.compute.layers import find_layer
 
 __all__ = ["activation_map"]
 

@@ -19,6 +19,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 if TYPE_CHECKING:
     from nnwidgets import compute, zoo
+    from nnwidgets.widgets.activation import ActivationExplorer
     from nnwidgets.widgets.mlp import MLPExplorer
     from nnwidgets.widgets.neuron import NeuronExplorer
     from nnwidgets.widgets.occlusion import OcclusionExplorer
@@ -28,12 +29,14 @@ _LAZY = {
     "compute": ("nnwidgets.compute", None),
     "zoo": ("nnwidgets.zoo", None),
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
+    "ActivationExplorer": ("nnwidgets.widgets.activation", "ActivationExplorer"),
     "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
     "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
     "TextNeuronExplorer": ("nnwidgets.widgets.text", "TextNeuronExplorer"),
 }
 
 __all__ = [
+    "ActivationExplorer",
     "MLPExplorer",
     "NeuronExplorer",
     "OcclusionExplorer",

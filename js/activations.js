@@ -176,6 +176,8 @@ function render({ model, el }) {
     const height = Math.max(1, rows * (side + GAP) - GAP);
     const ctx = sizeCanvas(grid, width, height);
     ctx.clearRect(0, 0, width, height);
+    grid.dataset.cols = String(cols);
+    grid.dataset.side = String(side + GAP); // CSS pixels from one tile to the next
     if (!tiles || !atlas) return;
     const [, th, tw] = tiles.shape;
     ctx.imageSmoothingEnabled = side / tw < 4;

@@ -94,5 +94,18 @@ def test_hover_pin_rank_and_draw(server, page, browser_log):
     nb.run_code("print(tuple(w.tiles.shape))", until="(32, 8, 8)")
     assert nb.widget(f"{ROOT} .nnw-act-stat.nnw-current").get_attribute("data-layer") == "relu2"
     nb.screenshot("relu2", show=root)
+
+    # per-channel scaling, said in the legend; the dataset slider picks another input
+    before_grid = nb.canvas_pixels(grid)["hash"]
+    nb.widget(f"{ROOT} select.nnw-scaling-select").select_option("channel")
+    nb.run_code("w.wait(); print(w.scaling)", until="channel")
+    nb.wait_for_attr(root, "data-drawn", lambda v: nb.canvas_pixels(grid)["hash"] != before_grid)
+    assert "each channel scaled on its own" in nb.widget(f"{ROOT} .nnw-legend").inner_text()
+    slider = nb.widget(f"{ROOT} input.nnw-act-index")
+    slider.evaluate("s => { s.value = '5'; s.dispatchEvent(new Event('input', {bubbles: true})); }")
+    nb.run_code("w.wait(); print(w.source)", until="dataset #5")
+    predicted = nb.run_code("print(w.labels[int(w.probabilities.argmax())])")
+    nb.wait_for_attr(root, "data-predicted", predicted)
+    assert "for dataset #5" in nb.widget(f"{ROOT} .nnw-heading").inner_text()
     errors = [e for e in browser_log.errors if "reading 'schema'" not in e]
     assert not errors, browser_log.format()

@@ -63,7 +63,13 @@ function render({ model, el }) {
     h("option", { value: "layer" }, "one scale for the layer"),
     h("option", { value: "channel" }, "each channel its own"),
   );
-  const grid = h("canvas", { class: "nnw-canvas nnw-act-grid", role: "img", "aria-label": "Every channel of the layer. Hover a tile to enlarge it over the input; click to pin it." });
+  const grid = h("canvas", {
+    class: "nnw-canvas nnw-act-grid",
+    role: "img",
+    tabindex: "0",
+    "data-lm-suppress-shortcuts": "true", // arrow keys move through the tiles, not the notebook's cells
+    "aria-label": "Every channel of the layer. Hover a tile to enlarge it over the input; click to pin it. Arrow keys move through the tiles, Enter pins, Escape leaves.",
+  });
   const legend = createLegend();
   const readout = h("div", { class: "nnw-act-readout", "aria-live": "polite" });
   const ranking = h("div", { class: "nnw-act-ranking" });
@@ -346,14 +352,34 @@ function render({ model, el }) {
 
   grid.addEventListener("pointermove", (event) => setHovered(tileAt(event)));
   grid.addEventListener("pointerleave", () => setHovered(-1));
-  grid.addEventListener("click", (event) => {
-    const index = tileAt(event);
-    if (index < 0) return;
+  function togglePin(/** @type {number} */ index) {
     hovered = -1;
     setTrait(model, "channel", index === pinned() ? -1 : index);
     drawGrid();
     drawView();
     describeLayer();
+  }
+
+  grid.addEventListener("click", (event) => {
+    const index = tileAt(event);
+    if (index >= 0) togglePin(index);
+  });
+  grid.addEventListener("keydown", (event) => {
+    const count = channelCount();
+    const { cols } = gridLayout(count);
+    const at = shown() >= 0 ? shown() : 0;
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -cols, ArrowDown: cols };
+    if (event.key in moves) {
+      setHovered(Math.min(count - 1, Math.max(0, at + moves[/** @type {keyof moves} */ (event.key)])));
+    } else if (event.key === "Enter" || event.key === " ") {
+      togglePin(at);
+    } else if (event.key === "Escape") {
+      setHovered(-1);
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopPropagation();
   });
 
   // -- the input: rank the channels at a position --------------------------------------

@@ -54,6 +54,16 @@ def test_hover_pin_rank_and_draw(server, page, browser_log):
     page.mouse.move(*nb.canvas_point(view, 5, 5))
     nb.wait_for_attr(root, "data-shown", "3")
 
+    # the keyboard: arrows move through the tiles, Escape leaves the pinned one shown
+    grid.focus()
+    page.keyboard.press("ArrowRight")
+    nb.wait_for_attr(root, "data-shown", "4")
+    page.keyboard.press("ArrowDown")
+    cols = int(grid.get_attribute("data-cols"))
+    nb.wait_for_attr(root, "data-shown", str(4 + cols))
+    page.keyboard.press("Escape")
+    nb.wait_for_attr(root, "data-shown", "3")
+
     # click a position on the input: the channels ranked there are highlighted
     nb.click_canvas(view, 130, 130)  # pixel (8, 8) of the 16x16 input, 15 CSS px each
     ranked = nb.wait_for_attr(root, "data-ranked", lambda v: bool(v))

@@ -10,6 +10,7 @@ import { fmt, h, labelled, listen } from "./lib/dom.js";
 import { isStatic, kernelOnly, send, setTrait } from "./lib/kernel.js";
 import { pixelAt } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
+import { gridLayout, tileAt as tileIndexAt, tileAtlas } from "./lib/tiles.js";
 import { getTensor } from "./lib/wire.js";
 /** @import { RenderProps, Tensor } from "./lib/types.js" */
 
@@ -20,17 +21,6 @@ const GAP = 2; // CSS pixels between tiles
 const RANKED = 5; // channels highlighted after a click on the input
 const SEND_MS = 50; // at most one drawing sent per this many milliseconds
 const TOP = 5; // classes in the prediction
-
-/**
- * Columns and tile side (CSS pixels) of a grid of `count` tiles.
- * @param {number} count
- * @returns {{cols: number, side: number}}
- */
-function gridLayout(count) {
-  const cols = Math.max(1, Math.min(count, Math.ceil(Math.sqrt(count) * 1.4)));
-  const side = Math.max(14, Math.min(56, Math.floor((GRID_WIDTH + GAP) / cols) - GAP));
-  return { cols, side };
-}
 
 /** @param {RenderProps} props */
 function render({ model, el }) {
@@ -119,22 +109,7 @@ function render({ model, el }) {
       return;
     }
     const [count, height, width] = tiles.shape;
-    const colours = lut();
-    const rgba = new Uint8ClampedArray(count * height * width * 4);
-    // tile c occupies columns c*width .. (c+1)*width of one long row
-    for (let c = 0; c < count; c++) {
-      for (let y = 0; y < height; y++) {
-        for (let x = 0; x < width; x++) {
-          const k = tiles.data[(c * height + y) * width + x] * 3;
-          const o = (y * count * width + c * width + x) * 4;
-          rgba[o] = colours[k];
-          rgba[o + 1] = colours[k + 1];
-          rgba[o + 2] = colours[k + 2];
-          rgba[o + 3] = 255;
-        }
-      }
-    }
-    atlas = pixelCanvas(rgba, count * width, height);
+    atlas = tileAtlas(tiles.data, count, height, width, 1, lut());
     if (hovered >= count) hovered = -1;
   }
 
@@ -176,7 +151,7 @@ function render({ model, el }) {
 
   function drawGrid() {
     const count = channelCount();
-    const { cols, side } = gridLayout(count);
+    const { cols, side } = gridLayout(count, GRID_WIDTH, GAP);
     const rows = Math.ceil(count / cols);
     const width = cols * (side + GAP) - GAP;
     const height = Math.max(1, rows * (side + GAP) - GAP);
@@ -332,14 +307,8 @@ function render({ model, el }) {
   /** @param {PointerEvent} event */
   function tileAt(event) {
     const count = channelCount();
-    const { cols, side } = gridLayout(count);
-    const rect = grid.getBoundingClientRect();
-    const x = event.clientX - rect.left;
-    const y = event.clientY - rect.top;
-    const col = Math.floor(x / (side + GAP));
-    const row = Math.floor(y / (side + GAP));
-    const index = row * cols + col;
-    return x >= 0 && y >= 0 && col < cols && index < count ? index : -1;
+    const { cols, side } = gridLayout(count, GRID_WIDTH, GAP);
+    return tileIndexAt(grid.getBoundingClientRect(), event.clientX, event.clientY, count, cols, side + GAP);
   }
 
   function setHovered(/** @type {number} */ index) {
@@ -366,7 +335,7 @@ function render({ model, el }) {
   });
   grid.addEventListener("keydown", (event) => {
     const count = channelCount();
-    const { cols } = gridLayout(count);
+    const { cols } = gridLayout(count, GRID_WIDTH, GAP);
     const at = shown() >= 0 ? shown() : 0;
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -cols, ArrowDown: cols };
     if (event.key in moves) {

@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 if TYPE_CHECKING:
     from nnwidgets import compute, zoo
     from nnwidgets.widgets.activation import ActivationExplorer
+    from nnwidgets.widgets.filters import FilterExplorer
     from nnwidgets.widgets.mlp import MLPExplorer
     from nnwidgets.widgets.neuron import NeuronExplorer
     from nnwidgets.widgets.occlusion import OcclusionExplorer
@@ -30,6 +31,7 @@ _LAZY = {
     "zoo": ("nnwidgets.zoo", None),
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
     "ActivationExplorer": ("nnwidgets.widgets.activation", "ActivationExplorer"),
+    "FilterExplorer": ("nnwidgets.widgets.filters", "FilterExplorer"),
     "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
     "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
     "TextNeuronExplorer": ("nnwidgets.widgets.text", "TextNeuronExplorer"),
@@ -37,6 +39,7 @@ _LAZY = {
 
 __all__ = [
     "ActivationExplorer",
+    "FilterExplorer",
     "MLPExplorer",
     "NeuronExplorer",
     "OcclusionExplorer",

@@ -69,11 +69,13 @@ function render({ model, el }) {
   const grid = h("canvas", { class: "nnw-canvas nnw-filter-grid", role: "img", "aria-label": "The layer's filters. Hover a tile to read its weights." });
   const legend = createLegend();
   const readout = h("div", { class: "nnw-filter-readout", "aria-live": "polite" });
+  const axes = h("div", { class: "nnw-filter-axes" });
   const status = createStatus(model);
   const root = h(
     "div",
     { class: "nnw nnw-filters" },
     h("div", { class: "nnw-controls" }, labelled("Layer", layerSelect), labelled("View", viewSelect), labelled("Scale", scalingSelect)),
+    axes,
     h("div", { class: "nnw-filter-scroll" }, grid),
     legend.el,
     readout,
@@ -90,6 +92,11 @@ function render({ model, el }) {
     layout = layoutOf(view(), tiles.shape);
     atlas = tileAtlas(tiles.data, layout.count, layout.th, layout.tw, layout.channels, GREY);
     hovered = -1;
+    const [out] = tiles.shape;
+    const across = view() === "norm" || layout.inputs > 1;
+    axes.textContent = across
+      ? `${out} filters, one per row; their input channels across (${view() === "norm" ? tiles.shape[1] : layout.inputs})`
+      : `${out} filters, ${layout.th}×${layout.tw}`;
   }
 
   function draw() {

@@ -432,7 +432,8 @@ function render({ model, el }) {
   // -- controls --------------------------------------------------------------------------
   layerSelect.addEventListener("change", () => setTrait(model, "layer", layerSelect.value));
   scalingSelect.addEventListener("change", () => setTrait(model, "scaling", scalingSelect.value));
-  indexInput.addEventListener("input", () => setTrait(model, "index", Number(indexInput.value)));
+  // a message, not a trait write: moving back to the current index after drawing shows it again
+  indexInput.addEventListener("input", () => send(model, { type: "show_example", index: Number(indexInput.value) }));
 
   function redrawAll() {
     syncControls();

@@ -210,6 +210,13 @@ class ActivationExplorer(NNWidget):
     def _on_rank(self, row: int, col: int) -> None:
         self.rank(row, col)
 
+    @message("show_example", index=int)
+    def _on_show_example(self, index: int) -> None:
+        if index == self.index:  # back to the slider's image after a drawing: no change event
+            self._index_changed({"new": index})
+        else:
+            self.index = index
+
     @message("clear_rank")
     def _on_clear_rank(self) -> None:
         self._rank_at = None
@@ -272,8 +279,9 @@ class ActivationExplorer(NNWidget):
 
     @observe("index")
     def _index_changed(self, change: dict) -> None:
-        if self._data is not None:
-            self._compute(self._data[change["new"]], f"dataset #{change['new']}")
+        if self._data is None:
+            raise ValueError("this explorer has no dataset to pick an image from")
+        self._compute(self._data[change["new"]], f"dataset #{change['new']}")
 
     @observe("drawing")
     def _drawing_changed(self, change: dict) -> None:

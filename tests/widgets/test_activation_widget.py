@@ -83,6 +83,12 @@ def test_dataset_index_and_drawing_follow(explorer, digits):
     expected = activation_grids(digits.model, drawn.float()[None] / 255)
     torch.testing.assert_close(explorer.probabilities, expected.probabilities)
     assert torch.equal(explorer.tiles, expected.layers["conv1"].tiles)
+    send(explorer, type="show_example", index=7)  # the slider, back on the same image
+    explorer.wait()
+    assert explorer.source == "dataset #7" and torch.equal(explorer.input, digits.images[7])
+    send(explorer, type="show_example", index=2)
+    explorer.wait()
+    assert (explorer.index, explorer.source) == (2, "dataset #2")
 
 
 def test_rank_pin_and_their_checks(explorer):
@@ -133,6 +139,7 @@ def test_bad_writes_are_rejected_and_rolled_back(explorer, state, words):
         ({"type": "rank", "row": 1.5, "col": 0}, "must be int"),
         ({"type": "rank", "row": 1}, "needs fields"),
         ({"type": "draw"}, "unknown message type"),
+        ({"type": "show_example", "index": 20}, "index 20 is out of range"),
     ],
 )
 def test_bad_messages_are_rejected(explorer, content, words):
@@ -178,6 +185,8 @@ def test_constructor_errors_name_the_argument(digits):
     assert rgb.layers == ["conv", "pool"] and not rgb.drawable
     rgb.set_state({"drawing": wire(torch.zeros(10, 10, dtype=torch.uint8))})
     assert "one-channel model" in rgb.error
+    send(rgb, type="show_example", index=0)
+    assert "no dataset to pick an image from" in rgb.error
     rgb.close()
 
 

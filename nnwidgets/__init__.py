@@ -19,6 +19,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 if TYPE_CHECKING:
     from nnwidgets import compute, zoo
+    from nnwidgets.widgets.activation import ActivationExplorer
+    from nnwidgets.widgets.filters import FilterExplorer
     from nnwidgets.widgets.mlp import MLPExplorer
     from nnwidgets.widgets.neuron import NeuronExplorer
     from nnwidgets.widgets.occlusion import OcclusionExplorer
@@ -28,12 +30,16 @@ _LAZY = {
     "compute": ("nnwidgets.compute", None),
     "zoo": ("nnwidgets.zoo", None),
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
+    "ActivationExplorer": ("nnwidgets.widgets.activation", "ActivationExplorer"),
+    "FilterExplorer": ("nnwidgets.widgets.filters", "FilterExplorer"),
     "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
     "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
     "TextNeuronExplorer": ("nnwidgets.widgets.text", "TextNeuronExplorer"),
 }
 
 __all__ = [
+    "ActivationExplorer",
+    "FilterExplorer",
     "MLPExplorer",
     "NeuronExplorer",
     "OcclusionExplorer",

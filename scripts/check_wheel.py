@@ -48,6 +48,10 @@ widgets = {
         demo.model, "conv2", dataset=demo.images[:20], precompute=False
     ),
     nw.MLPExplorer: lambda: nw.MLPExplorer(data="xor"),
+    nw.ActivationExplorer: lambda: nw.ActivationExplorer(
+        demo.model, demo.images[0], dataset=demo.images[:20]
+    ),
+    nw.FilterExplorer: lambda: nw.FilterExplorer(demo.model, "conv2"),
     nw.TextNeuronExplorer: lambda: nw.TextNeuronExplorer(
         text_demo.model, text_demo.text[:400], text_demo.vocab
     ),

@@ -43,8 +43,9 @@ export function colorize(values, limit, lut, opacity, sign = 0) {
  * @property {number} [sign] 0: ticks at -limit, 0, +limit; 1: 0 to +limit; -1: 0 to -limit
  * @property {string} [detail] a line under the caption (e.g. the largest value)
  * @property {string} [note] a highlighted line under that (e.g. "negligible", "partial")
- * @property {string[]} [ticks] three labels (left, middle, right) instead of the limit's values,
- *   for a scale whose codes stand for something else (e.g. a probability from 0 to 1)
+ * @property {[number, number]} [range] with `sign` 1: the values at the bar's two ends, when
+ *   the scale does not start at 0 (e.g. a layer's minimum to its maximum)
+ * @property {string[]} [ticks] three tick labels that replace the numbers (e.g. "min", "max")
  */
 
 /**
@@ -71,7 +72,8 @@ export function createLegend() {
         ctx.fillRect(x, 0, 1, height);
       }
       const signed = (/** @type {number} */ value) => (value > 0 ? `+${fmt(value)}` : fmt(value));
-      const stops = sign === 0 ? [-limit, 0, limit] : [0, (sign * limit) / 2, sign * limit];
+      const [low, high] = options.range || [0, sign * limit];
+      const stops = sign === 0 ? [-limit, 0, limit] : [low, (low + high) / 2, high];
       const labels = options.ticks || stops.map((value) => (value === 0 ? "0" : signed(value)));
       ticks.replaceChildren(...labels.map((label) => h("span", {}, label)));
       caption.textContent = units;

@@ -6,7 +6,7 @@ end's server starts once per session, on first use. ``page`` is a fresh tab (HiD
 1400x1000) in one session-wide Chromium; ``browser_log`` holds its console messages. A
 failing test's report gets the console errors and the server log's tail, and a screenshot
 lands in ``test-artifacts/browser/<test>-FAILED.png``. Every test in this directory is
-marked ``browser`` (deselect with ``-m "not browser"``). Helpers: ``jupyter.py``.
+marked ``browser`` (deselect with ``-m "not browser"``). Helpers: ``harness.py``.
 """
 
 from __future__ import annotations
@@ -19,15 +19,10 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-# The helper module is called `jupyter`, like jupyter_core's launcher module: make sure
-# `import jupyter` (here and in the tests) finds this directory's file.
-if str(HERE) not in sys.path:
+if str(HERE) not in sys.path:  # the helper module harness.py sits beside this file
     sys.path.insert(0, str(HERE))
-_loaded = getattr(sys.modules.get("jupyter"), "__file__", None)
-if _loaded and Path(_loaded).resolve() != HERE / "jupyter.py":
-    del sys.modules["jupyter"]
 
-from jupyter import (  # noqa: E402
+from harness import (  # noqa: E402
     ARTIFACTS,
     CHROMIUM,
     TIMINGS,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jupyter import FRONTENDS, open_notebook
+from harness import FRONTENDS, open_notebook
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from jupyter import ARTIFACTS
+from harness import ARTIFACTS
 
 from nnwidgets.export import export_notebook
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jupyter import FRONTENDS, open_notebook, record_timing
+from harness import FRONTENDS, open_notebook, record_timing
 
 pytestmark = pytest.mark.browser
 

@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from jupyter import FRONTENDS, NotebookError, open_notebook, record_timing
+from harness import FRONTENDS, NotebookError, open_notebook, record_timing
 
 ESM = """
 const COLOURS = ["#d62728", "#2ca02c", "#1f77b4", "#ff7f0e"];

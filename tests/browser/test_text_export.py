@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from jupyter import ARTIFACTS
+from harness import ARTIFACTS
 from test_export import open_offline  # the lecture-export test's offline page opener
 
 from nnwidgets.export import export_notebook

@@ -6,7 +6,7 @@ parametrizes it). :func:`open_notebook` writes a notebook, starts its kernel, op
 runs every cell through the Run menu and returns a :class:`Notebook` to poke at::
 
     import pytest
-    from jupyter import FRONTENDS, open_notebook
+    from harness import FRONTENDS, open_notebook
 
     @pytest.mark.browser
     @pytest.mark.parametrize("frontend", FRONTENDS)  # omit to run in JupyterLab only

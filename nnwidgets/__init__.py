@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 if TYPE_CHECKING:
     from nnwidgets import compute, zoo
     from nnwidgets.widgets.activation import ActivationExplorer
+    from nnwidgets.widgets.attribution import AttributionExplorer
     from nnwidgets.widgets.filters import FilterExplorer
     from nnwidgets.widgets.mlp import MLPExplorer
     from nnwidgets.widgets.neuron import NeuronExplorer
@@ -31,6 +32,7 @@ _LAZY = {
     "zoo": ("nnwidgets.zoo", None),
     "OcclusionExplorer": ("nnwidgets.widgets.occlusion", "OcclusionExplorer"),
     "ActivationExplorer": ("nnwidgets.widgets.activation", "ActivationExplorer"),
+    "AttributionExplorer": ("nnwidgets.widgets.attribution", "AttributionExplorer"),
     "FilterExplorer": ("nnwidgets.widgets.filters", "FilterExplorer"),
     "NeuronExplorer": ("nnwidgets.widgets.neuron", "NeuronExplorer"),
     "MLPExplorer": ("nnwidgets.widgets.mlp", "MLPExplorer"),
@@ -39,6 +41,7 @@ _LAZY = {
 
 __all__ = [
     "ActivationExplorer",
+    "AttributionExplorer",
     "FilterExplorer",
     "MLPExplorer",
     "NeuronExplorer",

@@ -10,7 +10,7 @@ import torch
 import traitlets
 from traitlets import TraitError, TraitType
 
-from nnwidgets._serialization import TENSOR_SERIALIZATION
+from nnwidgets._serialization import TENSOR_SERIALIZATION, tensor_to_json
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -109,3 +109,19 @@ class Pair(TraitType):
         ):
             self.error(obj, value)
         return [int(v) for v in items]
+
+
+def _tensors_to_json(value: dict[str, torch.Tensor] | None, widget: Any = None) -> dict | None:
+    return None if value is None else {k: tensor_to_json(v) for k, v in value.items()}
+
+
+class TensorDict(traitlets.Dict):
+    """Tensors by name (e.g. one map per method), each synced as its own binary buffer.
+
+    The values are stored as detached contiguous CPU tensors of ``dtype``; the kernel owns
+    this trait (the front-end only reads it, so it has no decoder).
+    """
+
+    def __init__(self, *, dtype: torch.dtype | None = None, **kwargs: Any) -> None:
+        super().__init__(value_trait=Tensor(dtype=dtype, allow_none=False), **kwargs)
+        self.tag(sync=True, to_json=_tensors_to_json)

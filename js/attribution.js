@@ -1,0 +1,547 @@
+// Front-end of nnwidgets.AttributionExplorer (anywidget ESM module).
+// The kernel sends one float32 map per method (binary buffers, see
+// nnwidgets/widgets/attribution.py); colouring, the overlay on the image, the legends, the
+// crosshair and the hover readout are done here from those values, so hover, opacity and the
+// choice among computed maps answer at once, also in an exported page.
+import "./attribution.css";
+import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
+import { colorize, createLegend } from "./lib/colormap.js";
+import { fmt, h, labelled, listen } from "./lib/dom.js";
+import { isStatic, kernelOnly, send, setTrait } from "./lib/kernel.js";
+import { pixelAt } from "./lib/pointer.js";
+import { createStatus } from "./lib/progress.js";
+import { decodeTensor, getTensor } from "./lib/wire.js";
+/** @import { RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+
+/**
+ * The traits of nnwidgets/widgets/attribution.py this module reads (tensors before decoding).
+ * @typedef {object} AttributionTraits
+ * @property {{name: string, title: string, summary: string, signed: boolean, reduction: string}[]} catalog
+ * @property {WireTensor} image (h, w, 3) uint8
+ * @property {number[]} image_size [H, W] of the model input
+ * @property {string} source
+ * @property {string[]} labels
+ * @property {WireTensor} probabilities (K,) float32
+ * @property {Record<string, WireTensor>} maps per computed method, (h, w) float32
+ * @property {Record<string, string>} option_notes
+ * @property {string[]} pending methods being computed
+ * @property {number} dataset_size
+ * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number>}[]} sanity
+ * @property {Record<string, WireTensor>} sanity_maps per method, (steps, h, w) float32
+ * @property {string} sanity_state
+ * @property {string[]} methods shown (settable)
+ * @property {number} target (settable)
+ * @property {number} index (settable)
+ * @property {number} opacity (settable)
+ * @property {number} sanity_step (settable)
+ */
+
+const PANEL_SIDE = 220; // CSS pixels of a map's longer side
+const THUMB_SIDE = 60; // CSS pixels of a sanity check map's longer side
+const LEGEND_WIDTH = 200;
+
+/**
+ * The values of a map and how to colour them: symmetric about 0 for signed methods, from 0 for
+ * non-negative ones.
+ * @param {Float32Array} values
+ * @param {boolean} signed
+ */
+function scaleOf(values, signed) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const v of values) {
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  const limit = signed ? Math.max(Math.abs(low), Math.abs(high)) : Math.max(high, 0);
+  return { low, high, limit, sign: signed ? 0 : 1 };
+}
+
+/** @param {RenderProps} props */
+function render({ model, el }) {
+  /** @type {HTMLCanvasElement | null} */
+  let image = null;
+  /** @type {{row: number, col: number} | null} */
+  let hover = null;
+  let drawn = 0;
+  /** @type {Map<string, {el: HTMLElement, canvas: HTMLCanvasElement, legend: ReturnType<typeof createLegend>, title: HTMLElement, note: HTMLElement}>} */
+  const panels = new Map();
+
+  const catalog = () => /** @type {AttributionTraits["catalog"]} */ (model.get("catalog"));
+  const entry = (/** @type {string} */ name) => catalog().find((m) => m.name === name);
+  const inputSize = () => /** @type {number[]} */ (model.get("image_size"));
+  const shownMethods = () => /** @type {string[]} */ (model.get("methods"));
+  const computed = () => Object.keys(model.get("maps") || {});
+  const step = () => /** @type {number} */ (model.get("sanity_step"));
+
+  // -- elements ------------------------------------------------------------------------
+  const heading = h("div", { class: "nnw-heading", "aria-live": "polite" });
+  const targetSelect = h("select", { class: "nnw-target-select", "aria-label": "Class whose score the maps explain" });
+  const opacityInput = h("input", { type: "range", min: "0", max: "1", step: "0.05", class: "nnw-attr-opacity", "aria-label": "Opacity of the maps" });
+  const opacityOut = h("output", { class: "nnw-value" });
+  const indexInput = h("input", { type: "range", min: "0", step: "1", class: "nnw-attr-index", "aria-label": "Dataset image" });
+  const indexOut = h("output", { class: "nnw-value" });
+  const indexBox = labelled("Dataset image", h("span", { class: "nnw-inline" }, indexInput, indexOut));
+  const stopButton = h("button", { class: "nnw-button nnw-attr-stop" }, "Stop");
+  const computeButton = h("button", { class: "nnw-button nnw-attr-compute", title: "Compute the maps that are missing" }, "Compute missing");
+  const sanityButton = h(
+    "button",
+    { class: "nnw-button nnw-attr-sanity-run", title: "Re-initialise the layers of a copy of the model from the output down and recompute every map (Adebayo et al., 2018)" },
+    "Randomize layers (sanity check)",
+  );
+  const boxes = new Map(
+    catalog().map((m) => [
+      m.name,
+      h("input", { type: "checkbox", value: m.name, class: "nnw-attr-method", "aria-describedby": `nnw-attr-summary-${m.name}` }),
+    ]),
+  );
+  const methodList = h(
+    "fieldset",
+    { class: "nnw-attr-methods" },
+    h("legend", { class: "nnw-control-label" }, "Methods"),
+    ...catalog().map((m) =>
+      h(
+        "label",
+        { class: "nnw-attr-method-label", title: m.summary },
+        boxes.get(m.name),
+        m.title,
+        h("span", { id: `nnw-attr-summary-${m.name}`, hidden: true }, m.summary),
+      ),
+    ),
+  );
+  const banner = h("div", { class: "nnw-attr-banner", "aria-live": "polite" });
+  const backButton = h("button", { class: "nnw-button nnw-attr-back" }, "Back to the trained model");
+  const bannerRow = h("div", { class: "nnw-attr-banner-row" }, banner, backButton);
+  const panelBox = h("div", { class: "nnw-attr-panels" });
+  const readout = h("div", { class: "nnw-attr-readout", "aria-live": "polite" });
+  const stepInput = h("input", { type: "range", min: "0", step: "1", class: "nnw-attr-step", "aria-label": "Sanity check step shown above" });
+  const stepOut = h("output", { class: "nnw-value nnw-attr-step-label" });
+  const sanityRows = h("div", { class: "nnw-attr-sanity-rows" });
+  const sanityBox = h(
+    "section",
+    { class: "nnw-attr-sanity", "aria-label": "Sanity check" },
+    h("div", { class: "nnw-attr-sanity-title" }, "Sanity check (Adebayo et al., 2018): the layers of a copy of the model re-initialised from the output down, one more per step. A map that explains the model should change; ρ is its Spearman rank correlation with the trained model's map."),
+    labelled("Step shown above", h("span", { class: "nnw-inline" }, stepInput, stepOut)),
+    sanityRows,
+  );
+  const status = createStatus(model);
+
+  const root = h(
+    "div",
+    { class: "nnw nnw-attribution" },
+    heading,
+    h(
+      "div",
+      { class: "nnw-controls" },
+      labelled("Explain class", targetSelect),
+      labelled("Opacity", h("span", { class: "nnw-inline" }, opacityInput, opacityOut)),
+      indexBox,
+      h("div", { class: "nnw-buttons" }, stopButton, computeButton, sanityButton),
+    ),
+    methodList,
+    bannerRow,
+    panelBox,
+    readout,
+    sanityBox,
+    status.el,
+  );
+  el.append(root);
+  const saved = new Set(computed());
+  kernelOnly(root, [
+    targetSelect,
+    indexInput,
+    stopButton,
+    computeButton,
+    sanityButton,
+    ...[...boxes].filter(([name]) => !saved.has(name)).map(([, box]) => box),
+  ]);
+
+  // -- what is shown ------------------------------------------------------------------
+  /**
+   * The values shown for `method`: the sanity check's map at the chosen step, else its map.
+   * @param {string} method
+   * @returns {Tensor | null} (h, w) float32
+   */
+  function shownMap(method) {
+    const s = step();
+    if (s > 0) {
+      const stack = decodeTensor(model.get("sanity_maps")[method]);
+      if (!stack || stack.shape[0] <= s) return null;
+      const [, mh, mw] = stack.shape;
+      return { data: stack.data.subarray(s * mh * mw, (s + 1) * mh * mw), shape: [mh, mw], dtype: "float32" };
+    }
+    return decodeTensor((model.get("maps") || {})[method]);
+  }
+
+  /**
+   * The value of a (h, w) map at input pixel (row, col).
+   * @param {Tensor} map
+   * @param {number} row
+   * @param {number} col
+   */
+  function valueAt(map, row, col) {
+    const [height, width] = inputSize();
+    const [mh, mw] = map.shape;
+    const r = Math.min(mh - 1, Math.floor((row * mh) / height));
+    const c = Math.min(mw - 1, Math.floor((col * mw) / width));
+    return map.data[r * mw + c];
+  }
+
+  function cssSize(/** @type {number} */ side) {
+    const [height, width] = inputSize();
+    const scale = side / Math.max(height, width);
+    return [Math.round(width * scale), Math.round(height * scale)];
+  }
+
+  function lutFor(/** @type {boolean} */ signed) {
+    return /** @type {Tensor} */ (getTensor(model, signed ? "colormap" : "colormap_sequential")).data;
+  }
+
+  // -- the panels ----------------------------------------------------------------------
+  function makePanel(/** @type {string} */ method) {
+    const info = entry(method);
+    const canvas = h("canvas", {
+      class: "nnw-canvas nnw-attr-map",
+      tabindex: "0",
+      role: "img",
+      "data-lm-suppress-shortcuts": "true", // arrow keys move the crosshair, not the notebook cursor
+      "aria-label": `${info ? info.title : method} map over the image. Hover a pixel, or use the arrow keys, to read every map's value there; Escape leaves.`,
+    });
+    const legend = createLegend();
+    const title = h("div", { class: "nnw-attr-panel-title" });
+    const note = h("div", { class: "nnw-attr-panel-note", role: "status" });
+    const panel = h("figure", { class: "nnw-attr-panel", "data-method": method }, title, canvas, note, legend.el);
+    canvas.addEventListener("pointermove", (event) => {
+      const [height, width] = inputSize();
+      const pixel = pixelAt(canvas.getBoundingClientRect(), event.clientX, event.clientY, width, height);
+      setHover(pixel.inside ? { row: pixel.row, col: pixel.col } : null);
+    });
+    canvas.addEventListener("pointerleave", () => setHover(null));
+    canvas.addEventListener("keydown", (event) => {
+      const [height, width] = inputSize();
+      const at = hover || { row: Math.floor(height / 2), col: Math.floor(width / 2) };
+      const moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      if (event.key in moves) {
+        const [dr, dc] = moves[/** @type {keyof moves} */ (event.key)];
+        setHover({ row: Math.min(height - 1, Math.max(0, at.row + dr)), col: Math.min(width - 1, Math.max(0, at.col + dc)) });
+      } else if (event.key === "Escape") {
+        setHover(null);
+      } else {
+        return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+    });
+    return { el: panel, canvas, legend, title, note };
+  }
+
+  function layoutPanels() {
+    const shown = shownMethods();
+    for (const [name, panel] of panels) {
+      if (!shown.includes(name)) {
+        panel.el.remove();
+        panels.delete(name);
+      }
+    }
+    for (const name of shown) {
+      if (!panels.has(name)) panels.set(name, makePanel(name));
+    }
+    panelBox.replaceChildren(...shown.map((name) => /** @type {{el: HTMLElement}} */ (panels.get(name)).el));
+    panelBox.hidden = shown.length === 0;
+  }
+
+  function drawPanels() {
+    const [cw, ch] = cssSize(PANEL_SIDE);
+    const [height, width] = inputSize();
+    const pending = /** @type {string[]} */ (model.get("pending"));
+    const notes = model.get("option_notes") || {};
+    const drawnMethods = [];
+    for (const [name, panel] of panels) {
+      const info = entry(name);
+      const signed = info ? info.signed : true;
+      const map = shownMap(name);
+      const ctx = sizeCanvas(panel.canvas, cw, ch);
+      ctx.clearRect(0, 0, cw, ch);
+      if (image) drawScaled(ctx, image, 0, 0, cw, ch);
+      const extra = notes[name] ? ` (${notes[name]})` : "";
+      panel.title.replaceChildren(h("b", {}, info ? info.title : name), extra);
+      panel.title.title = info ? info.summary : "";
+      if (map) {
+        const scale = scaleOf(/** @type {Float32Array} */ (map.data), signed);
+        const lut = lutFor(signed);
+        const [mh, mw] = map.shape;
+        drawScaled(ctx, pixelCanvas(colorize(map.data, scale.limit, lut, model.get("opacity"), scale.sign), mw, mh), 0, 0, cw, ch);
+        const what = info ? info.reduction : "";
+        const units = scale.limit > 0 ? what : `${what}: zero everywhere`;
+        panel.legend.update(lut, scale.limit, units, LEGEND_WIDTH, {
+          sign: scale.sign,
+          detail: `values from ${fmt(scale.low)} to ${fmt(scale.high)}${signed ? "; scale symmetric about 0" : ""}`,
+        });
+        panel.legend.el.hidden = false;
+        panel.note.textContent = "";
+        drawnMethods.push(name);
+      } else {
+        panel.legend.el.hidden = true;
+        const s = step();
+        panel.note.textContent =
+          s > 0
+            ? "Not part of this sanity check: run it again."
+            : pending.includes(name)
+              ? "Computing…"
+              : isStatic()
+                ? "Not computed in this saved page."
+                : "Not computed (stopped): press Compute missing.";
+      }
+      panel.el.dataset.state = map ? "drawn" : pending.includes(name) ? "pending" : "missing";
+      if (hover) {
+        const x = ((hover.col + 0.5) * cw) / width;
+        const y = ((hover.row + 0.5) * ch) / height;
+        const px = cw / width;
+        const py = ch / height;
+        for (const [colour, line] of /** @type {[string, number][]} */ ([["rgba(0,0,0,0.8)", 3], ["#fff", 1]])) {
+          ctx.strokeStyle = colour;
+          ctx.lineWidth = line;
+          ctx.beginPath();
+          ctx.moveTo(x, 0);
+          ctx.lineTo(x, y - py);
+          ctx.moveTo(x, y + py);
+          ctx.lineTo(x, ch);
+          ctx.moveTo(0, y);
+          ctx.lineTo(x - px, y);
+          ctx.moveTo(x + px, y);
+          ctx.lineTo(cw, y);
+          ctx.stroke();
+          ctx.strokeRect(x - px / 2 - 1, y - py / 2 - 1, px + 2, py + 2);
+        }
+      }
+    }
+    drawn += 1;
+    root.dataset.drawn = String(drawn);
+    root.dataset.shown = drawnMethods.join(",");
+    root.dataset.pending = pending.join(",");
+  }
+
+  // -- hover readout -------------------------------------------------------------------
+  function setHover(/** @type {{row: number, col: number} | null} */ pixel) {
+    if (pixel && hover && pixel.row === hover.row && pixel.col === hover.col) return;
+    hover = pixel;
+    drawPanels();
+    describeHover();
+  }
+
+  function describeHover() {
+    root.dataset.hover = hover ? `${hover.row},${hover.col}` : "";
+    if (!hover) {
+      readout.replaceChildren(h("span", { class: "nnw-hint" }, "Hover a map (or focus it and use the arrow keys) to read every map's value at that pixel."));
+      return;
+    }
+    const { row, col } = hover;
+    readout.replaceChildren(
+      h("span", { class: "nnw-attr-readout-pixel" }, `row ${row}, column ${col}`),
+      ...[...panels.keys()].map((name) => {
+        const map = shownMap(name);
+        const value = map ? valueAt(map, row, col) : NaN;
+        const info = entry(name);
+        return h(
+          "span",
+          { class: "nnw-attr-readout-item", "data-method": name, "data-value": map ? String(value) : "" },
+          h("span", { class: "nnw-attr-readout-name" }, info ? info.title : name),
+          " ",
+          map ? fmt(value) : "–",
+        );
+      }),
+    );
+  }
+
+  // -- the sanity check ------------------------------------------------------------------
+  function drawSanity() {
+    const steps = /** @type {AttributionTraits["sanity"]} */ (model.get("sanity"));
+    const state = model.get("sanity_state");
+    sanityBox.hidden = steps.length === 0 && state !== "running";
+    stepInput.max = String(Math.max(0, steps.length - 1));
+    stepInput.value = String(step());
+    const current = steps[step()];
+    stepOut.textContent = !current ? "" : step() === 0 ? "trained model" : `${step()} of ${steps.length - 1}: re-initialised down to ${current.layer}`;
+    const [tw, th] = cssSize(THUMB_SIDE);
+    const rows = shownMethods().filter((name) => model.get("sanity_maps")[name]);
+    sanityRows.replaceChildren(
+      ...rows.map((name) => {
+        const info = entry(name);
+        const signed = info ? info.signed : true;
+        const stack = /** @type {Tensor} */ (decodeTensor(model.get("sanity_maps")[name]));
+        const [count, mh, mw] = stack.shape;
+        const lut = lutFor(signed);
+        const cells = [];
+        for (let s = 0; s < count; s++) {
+          const values = stack.data.subarray(s * mh * mw, (s + 1) * mh * mw);
+          const scale = scaleOf(/** @type {Float32Array} */ (values), signed);
+          const thumb = h("canvas", { class: "nnw-attr-thumb" });
+          const ctx = sizeCanvas(thumb, tw, th);
+          ctx.fillStyle = "#fff";
+          ctx.fillRect(0, 0, tw, th);
+          drawScaled(ctx, pixelCanvas(colorize(values, scale.limit, lut, 1, scale.sign), mw, mh), 0, 0, tw, th);
+          const rho = steps[s] ? steps[s].rank_correlation[name] : undefined;
+          const layer = s === 0 ? "trained" : steps[s] ? steps[s].layer : "";
+          const cell = h(
+            "button",
+            {
+              class: `nnw-attr-thumb-cell${s === step() ? " nnw-current" : ""}`,
+              "data-step": s,
+              "data-rho": rho === undefined ? "" : String(rho),
+              title: s === 0 ? "The trained model's map" : `Layers re-initialised: ${steps[s] ? steps[s].layers.join(", ") : ""}`,
+              "aria-label": `${info ? info.title : name}, ${layer}${rho === undefined || s === 0 ? "" : `, rank correlation ${fmt(rho, 2)}`}: show in the main view`,
+            },
+            thumb,
+            h("span", { class: "nnw-attr-thumb-layer" }, layer),
+            h("span", { class: "nnw-attr-thumb-rho" }, s === 0 || rho === undefined ? " " : `ρ ${fmt(rho, 2)}`),
+          );
+          cell.addEventListener("click", () => setTrait(model, "sanity_step", s));
+          cells.push(cell);
+        }
+        return h("div", { class: "nnw-attr-sanity-row", "data-method": name }, h("div", { class: "nnw-attr-sanity-name" }, info ? info.title : name), h("div", { class: "nnw-attr-thumbs" }, ...cells));
+      }),
+    );
+    root.dataset.sanity = String(steps.length);
+    root.dataset.sanityState = state;
+    root.dataset.step = String(step());
+    const s = step();
+    banner.textContent = s > 0 && current ? `Sanity check step ${s}: the maps of a copy of the model with ${current.layers.join(", ")} re-initialised.` : "";
+    bannerRow.hidden = s === 0;
+  }
+
+  // -- text and controls --------------------------------------------------------------
+  function describeInput() {
+    const probs = getTensor(model, "probabilities");
+    const labels = /** @type {string[]} */ (model.get("labels"));
+    if (!probs) return;
+    const order = Array.from(probs.data.keys()).sort((a, b) => probs.data[b] - probs.data[a]);
+    const best = order[0];
+    const target = model.get("target");
+    heading.replaceChildren(
+      "Predicted ",
+      h("b", {}, labels[best]),
+      ` (${(100 * probs.data[best]).toFixed(1)}%) for ${model.get("source")} · explaining `,
+      h("b", {}, labels[target]),
+    );
+    root.dataset.predicted = labels[best];
+    targetSelect.replaceChildren(
+      ...order.map((k) => h("option", { value: String(k) }, `${labels[k]} (${(100 * probs.data[k]).toFixed(1)}%)`)),
+    );
+    targetSelect.value = String(target);
+    root.dataset.target = String(target);
+  }
+
+  function syncControls() {
+    const shown = shownMethods();
+    const have = new Set(computed());
+    for (const [name, box] of boxes) {
+      box.checked = shown.includes(name);
+      if (isStatic() && !have.has(name)) box.disabled = true;
+    }
+    opacityInput.value = String(model.get("opacity"));
+    opacityOut.textContent = `${Math.round(100 * model.get("opacity"))}%`;
+    const size = model.get("dataset_size");
+    indexBox.hidden = size === 0;
+    indexInput.max = String(Math.max(0, size - 1));
+    indexInput.value = String(model.get("index"));
+    indexOut.textContent = `#${model.get("index")} of ${size}`;
+    const busy = model.get("busy");
+    if (!isStatic()) {
+      stopButton.disabled = !busy;
+      const missing = shown.some((name) => !have.has(name)) && model.get("pending").length === 0;
+      computeButton.hidden = !missing;
+      sanityButton.disabled = model.get("sanity_state") === "running" || shown.length === 0;
+    } else {
+      computeButton.hidden = true;
+    }
+    root.dataset.computed = String(model.get("computed"));
+  }
+
+  function loadImage() {
+    const img = getTensor(model, "image");
+    image = img && pixelCanvas(rgbToRgba(img), img.shape[1], img.shape[0]);
+  }
+
+  // -- user actions --------------------------------------------------------------------
+  for (const [name, box] of boxes) {
+    box.addEventListener("change", () => {
+      const shown = shownMethods().filter((m) => m !== name);
+      if (box.checked) shown.push(name);
+      setTrait(model, "methods", shown);
+    });
+  }
+  targetSelect.addEventListener("change", () => setTrait(model, "target", Number(targetSelect.value)));
+  opacityInput.addEventListener("input", () => setTrait(model, "opacity", Number(opacityInput.value)));
+  indexInput.addEventListener("input", () => {
+    indexOut.textContent = `#${indexInput.value} of ${model.get("dataset_size")}`;
+  });
+  indexInput.addEventListener("change", () => setTrait(model, "index", Number(indexInput.value)));
+  stepInput.addEventListener("input", () => setTrait(model, "sanity_step", Number(stepInput.value)));
+  stopButton.addEventListener("click", () => send(model, { type: "stop" }));
+  computeButton.addEventListener("click", () => send(model, { type: "compute" }));
+  sanityButton.addEventListener("click", () => send(model, { type: "sanity" }));
+  backButton.addEventListener("click", () => setTrait(model, "sanity_step", 0));
+
+  function redrawAll() {
+    layoutPanels();
+    syncControls();
+    drawPanels();
+    describeHover();
+    describeInput();
+    drawSanity();
+  }
+
+  loadImage();
+  redrawAll();
+
+  const redraw = () => {
+    drawPanels();
+    describeHover();
+  };
+  const dispose = listen(model, {
+    "change:image": () => {
+      loadImage();
+      redraw();
+    },
+    "change:maps": () => {
+      syncControls();
+      redraw();
+    },
+    "change:pending": () => {
+      syncControls();
+      drawPanels();
+    },
+    "change:option_notes": drawPanels,
+    "change:methods": redrawAll,
+    "change:opacity": () => {
+      syncControls();
+      drawPanels();
+    },
+    "change:probabilities": describeInput,
+    "change:target": describeInput,
+    "change:source": describeInput,
+    "change:index": syncControls,
+    "change:busy": syncControls,
+    "change:computed": syncControls,
+    "change:sanity": drawSanity,
+    "change:sanity_maps": () => {
+      drawSanity();
+      redraw();
+    },
+    "change:sanity_state": () => {
+      drawSanity();
+      syncControls();
+    },
+    "change:sanity_step": () => {
+      drawSanity();
+      redraw();
+    },
+  });
+
+  return () => {
+    dispose();
+    status.dispose();
+  };
+}
+
+export default { render };

@@ -1,0 +1,469 @@
+"""AttributionExplorer: attribution methods side by side on one image, with a sanity check."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from traitlets import Dict, List, TraitError, Unicode, observe, validate
+
+from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
+from nnwidgets._traits import Float, Int, Tensor, TensorDict
+from nnwidgets.compute import predict
+from nnwidgets.compute._inputs import ImageDataset, check_image, check_model, conv_channels
+from nnwidgets.compute._outputs import check_selector
+from nnwidgets.compute.activation_grid import spatial_layers
+from nnwidgets.compute.attribution import METHODS, attribution
+from nnwidgets.compute.attribution.grad_cam import default_layer
+from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
+from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
+from nnwidgets.widgets._worker import Job, Superseded
+
+DEFAULT_METHODS = ("saliency", "guided_backprop", "grad_cam")
+#: Methods that take a ``layer=`` (a layer with spatial output).
+LAYER_METHODS = ("grad_cam", "guided_grad_cam")
+#: How the methods are named on screen.
+TITLES = {
+    "saliency": "Saliency",
+    "input_x_gradient": "Input \u00d7 gradient",
+    "deconvnet": "Deconvnet",
+    "guided_backprop": "Guided backprop",
+    "integrated_gradients": "Integrated gradients",
+    "grad_cam": "Grad-CAM",
+    "guided_grad_cam": "Guided Grad-CAM",
+    "lime": "LIME",
+    "occlusion": "Occlusion",
+}
+
+
+class AttributionExplorer(NNWidget):
+    """Attribution maps of several methods side by side, for one image and one target class.
+
+    Each chosen method's map is drawn over the image, with one opacity for all and a legend
+    per map stating its range: signed methods on the diverging colour map, symmetric about
+    0; saliency and Grad-CAM (never negative) on the sequential one, from 0. A map holds
+    one value per pixel (see :mod:`nnwidgets.compute.attribution.pixel_maps`): saliency
+    sums |attribution| over the channels, Grad-CAM, LIME and occlusion have one value per
+    pixel, the other methods sum the signed attribution over the channels. Hover a pixel
+    to read every map's value there.
+
+    Checking a method computes its map in the background; changing the target, the image
+    (``dataset`` slider) or the options recomputes, map by map, the newest request first.
+    The sanity check of Adebayo et al. (2018) is built in: it re-initialises the layers of
+    a copy of the model from the output down and shows how each map changes, with its
+    rank correlation to the map of the trained model.
+
+    Parameters
+    ----------
+    model
+        A classifier taking (N, C, H, W) images (borrowed, left untouched).
+    image
+        One input, (C, H, W) or (1, C, H, W), as the model takes it; None takes
+        ``dataset``'s first image.
+    methods
+        Names of :data:`nnwidgets.compute.attribution.METHODS` shown at start.
+    labels
+        Class names, one per output; defaults to "0", "1", ...
+    target
+        Class explained at start; default the predicted class. A new image explains its
+        own predicted class.
+    options
+        Options per method, e.g. ``{"grad_cam": {"layer": "conv2"}}`` (see each method's
+        ``METHODS[name].options``). Grad-CAM's ``layer`` defaults to the model's last
+        ``nn.Conv2d`` (the compute's default), or its last layer with spatial output;
+        occlusion's ``window`` to about a sixth of the image's shorter side, with a stride
+        of half the window.
+    dataset
+        Images (N, C, H, W), a map-style Dataset or a DataLoader over one, of the image's
+        shape: the index slider picks among them.
+    output, display
+        Output selector and how to show inputs, as for :class:`~nnwidgets.OcclusionExplorer`.
+
+    Notes
+    -----
+    The first maps are computed when the explorer is made (so bad options fail there).
+    Maps travel as float32 at the image's display size (at most 1024 pixels a side,
+    area-averaged above that); the sanity check's maps at most ``SANITY_SIDE`` a side.
+    """
+
+    _esm = bundle("attribution.js")
+    _css = bundle("attribution.css")
+
+    #: Longest side of the sanity check's maps, in pixels (area-averaged above it).
+    SANITY_SIDE = 96
+
+    # what the front-end shows (kernel -> browser)
+    catalog = List(Dict(), help="Every method: name, title, summary, signed, reduction.").tag(
+        sync=True
+    )
+    image = Tensor(dtype=torch.uint8, ndim=3, help="Displayed input, (h, w, 3) uint8.")
+    image_size = List(Int(), help="[height, width] of the model input.").tag(sync=True)
+    source = Unicode("", help="Where the current input comes from.").tag(sync=True)
+    labels = List(Unicode(), help="Class names.").tag(sync=True)
+    probabilities = Tensor(dtype=torch.float32, ndim=1, help="(K,) the model's prediction.")
+    maps = TensorDict(
+        dtype=torch.float32, help="Per computed method, its (h, w) map for this image and target."
+    )
+    options = Dict(help="Options of each method, as the maps are computed with them.")
+    option_notes = Dict(help="Per method, its options that differ from the defaults, as text.").tag(
+        sync=True
+    )
+    pending = List(Unicode(), help="Shown methods whose maps are being computed.").tag(sync=True)
+    dataset_size = Int(0, help="Images in the dataset (0: none).").tag(sync=True)
+    sanity = List(
+        Dict(), help="Sanity check steps so far: layer, layers, rank_correlation per method."
+    ).tag(sync=True)
+    sanity_maps = TensorDict(
+        dtype=torch.float32, help="Per method, (steps, h, w) maps of the sanity check so far."
+    )
+    sanity_state = Unicode("", help="'', 'running', 'done' or 'stopped'.").tag(sync=True)
+    computed = Int(0, help="Maps computed so far (the front-end waits on it).").tag(sync=True)
+
+    # settings (both ways)
+    _settings = ("methods", "target", "index", "opacity", "sanity_step")
+    methods = List(Unicode(), help="Methods shown, in order.").tag(sync=True)
+    target = Int(0, help="Class whose score the maps explain.").tag(sync=True)
+    index = Int(0, help="Dataset image shown (when there is a dataset).").tag(sync=True)
+    opacity = Float(0.7, help="Opacity of the maps over the image.").tag(sync=True)
+    sanity_step = Int(0, help="Sanity check step shown in the main view (0: trained).").tag(
+        sync=True
+    )
+
+    def __init__(
+        self,
+        model: nn.Module,
+        image: torch.Tensor | None = None,
+        methods: Sequence[str] = DEFAULT_METHODS,
+        labels: Sequence[str] | None = None,
+        *,
+        target: int | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+        dataset: Any = None,
+        output: Any = None,
+        display: DisplaySpec = None,
+    ) -> None:
+        self.model = check_model(model)
+        channels = conv_channels(model)
+        self._output = check_selector(output)
+        self._data = (
+            None if dataset is None else ImageDataset(dataset, "dataset", channels=channels)
+        )
+        if self._data is not None and not self._data.random_access:
+            raise TypeError(
+                "dataset iterates an IterableDataset; the slider picks images by index: pass "
+                "a map-style Dataset (or a DataLoader over one)"
+            )
+        source = "your image" if image is not None else "dataset #0"
+        if image is None:
+            if self._data is None:
+                raise ValueError("image is None and there is no dataset: give an image")
+            image = self._data.sample
+        x = check_image(image, "image", channels=channels).detach().to("cpu", torch.float32)
+        if self._data is not None and tuple(self._data.sample.shape) != tuple(x.shape):
+            raise ValueError(
+                f"dataset images have shape {tuple(self._data.sample.shape)} but image has shape "
+                f"{tuple(x.shape)}: the explorer needs one input size"
+            )
+        shown = self._check_methods(methods, "methods")
+        self._layers = spatial_layers(model, x, output=self._output)
+        all_options = self._check_options(options, x)
+        scores = predict(model, x[None], output=self._output)[0].float().cpu()
+        classes = scores.numel()
+        if labels is not None and (isinstance(labels, str) or not isinstance(labels, Sequence)):
+            raise TypeError(f"labels must be a sequence of class names, got {labels!r}")
+        names = [str(i) for i in range(classes)] if labels is None else [str(n) for n in labels]
+        if len(names) != classes:
+            raise ValueError(f"got {len(names)} labels but the model has {classes} outputs")
+        if target is not None and (
+            isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < classes
+        ):
+            raise ValueError(f"target must be a class index in [0, {classes}), got {target!r}")
+        self._display = display_transform(x if self._data is None else self._data.sample, display)
+        self._view_size = display_size(*x.shape[1:])
+        self._x = x
+        self._lock = threading.Lock()  # a map is published only while its request is current
+        self._quiet = True  # the constructor's trait values start no work
+        self._attributions: dict[str, torch.Tensor] = {}
+        super().__init__(
+            catalog=[
+                {
+                    "name": m.name,
+                    "title": TITLES.get(m.name, m.name),
+                    "summary": m.summary,
+                    "signed": m.name not in NON_NEGATIVE,
+                    "reduction": reduction(m.name),
+                }
+                for m in METHODS.values()
+            ],
+            image_size=list(x.shape[1:]),
+            labels=names,
+            dataset_size=0 if self._data is None else len(self._data),
+            options=all_options,
+            methods=shown,
+            target=int(scores.argmax()) if target is None else target,
+        )
+        self._show_input(x, scores, source)
+        for name in shown:  # at once, so that bad options fail here
+            self._store(name, self._attribute(name, self.target))
+        self._quiet = False
+
+    # -- public API ----------------------------------------------------------------------
+    @property
+    def input(self) -> torch.Tensor:
+        """The current input (C, H, W), float32, as the model sees it."""
+        return self._x.clone()
+
+    @property
+    def attributions(self) -> dict[str, torch.Tensor]:
+        """Every computed method's attribution (C, H, W) for the current input and target."""
+        return {name: a.clone() for name, a in self._attributions.items()}
+
+    def set_input(self, image: torch.Tensor, *, wait: bool = True) -> None:
+        """Explain ``image`` (of the first input's shape) for its predicted class."""
+        x = check_image(image, "image", channels=self._x.shape[0]).detach().to("cpu", torch.float32)
+        if tuple(x.shape) != tuple(self._x.shape):
+            raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(self._x.shape)}")
+        self._new_input(x, "your image")
+        if wait:
+            self.wait()
+
+    def set_options(self, method: str, *, wait: bool = True, **options: Any) -> None:
+        """Change some of ``method``'s options and recompute its map (if shown)."""
+        self._check_methods([method], "method")
+        merged = {**self.options, method: {**self.options[method], **options}}
+        self.options = self._check_options(merged, self._x)
+        if wait:
+            self.wait()
+
+    def stop(self) -> None:
+        """Stop the maps and the sanity check being computed; what is done stays."""
+        self._cancel("maps")
+        self._cancel("sanity")
+        with self.hold_sync():
+            self.pending = []
+            if self.sanity_state == "running":
+                self.sanity_state = "stopped"
+
+    # -- checks --------------------------------------------------------------------------
+    @staticmethod
+    def _check_methods(methods: Any, name: str) -> list[str]:
+        if isinstance(methods, str) or not isinstance(methods, Sequence):
+            raise TypeError(f"{name} must be a sequence of method names, got {methods!r}")
+        for method in methods:
+            if method not in METHODS:
+                raise ValueError(
+                    f"unknown attribution method {method!r}; choose from {list(METHODS)}"
+                )
+        if len(set(methods)) != len(methods):
+            raise ValueError(f"{name} names a method twice: {list(methods)}")
+        return list(methods)
+
+    def _check_options(self, options: Any, x: torch.Tensor) -> dict[str, dict[str, Any]]:
+        """Every method's options with the explorer's defaults filled in, names checked."""
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise TypeError(f"options must map method names to dicts of options, got {options!r}")
+        self._check_methods(list(options), "options")
+        out: dict[str, dict[str, Any]] = {}
+        for name, method in METHODS.items():
+            given = options.get(name, {})
+            if not isinstance(given, Mapping):
+                raise TypeError(f"options[{name!r}] must be a dict of options, got {given!r}")
+            unknown = sorted(set(given) - set(method.options))
+            if unknown:
+                raise TypeError(
+                    f"method {name!r} has no option {', '.join(map(repr, unknown))}; its "
+                    f"options are {', '.join(method.options) or 'none'}"
+                )
+            out[name] = {**self._defaults(name, x), **given}
+        for name in LAYER_METHODS:
+            layer = out[name]["layer"]
+            if (layer is not None or self._layers) and layer not in self._layers:
+                raise ValueError(
+                    f"options[{name!r}]['layer'] must name a layer with spatial output, one "
+                    f"of {self._layers}, got {layer!r}"
+                )
+        return out
+
+    def _defaults(self, method: str, x: torch.Tensor) -> dict[str, Any]:
+        if method in LAYER_METHODS:
+            if not self._layers:
+                return {"layer": None}
+            convs = [n for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
+            return {"layer": default_layer(self.model) if convs else self._layers[-1]}
+        if method == "occlusion":
+            window = max(1, round(min(x.shape[1:]) / 6))
+            return {"window": window, "stride": max(1, window // 2)}
+        return {}
+
+    @validate("methods")
+    def _check_methods_trait(self, proposal: dict) -> list[str]:
+        return self._check_methods(proposal["value"], "methods")
+
+    @validate("target")
+    def _check_target(self, proposal: dict) -> int:
+        classes = len(self.labels)
+        if not 0 <= proposal["value"] < classes:
+            raise TraitError(
+                f"target must be a class index in [0, {classes}), got {proposal['value']}"
+            )
+        return proposal["value"]
+
+    @validate("index")
+    def _check_index(self, proposal: dict) -> int:
+        value = proposal["value"]
+        size = 0 if self._data is None else len(self._data)
+        if value != 0 and size == 0:
+            raise TraitError("this explorer has no dataset to pick an image from")
+        if size and not 0 <= value < size:
+            raise TraitError(f"index {value} is out of range: the dataset has {size} images")
+        return value
+
+    @validate("sanity_step")
+    def _check_sanity_step(self, proposal: dict) -> int:
+        value, steps = proposal["value"], len(self.sanity)
+        if value != 0 and not 0 <= value < steps:
+            raise TraitError(
+                f"sanity_step {value} is out of range: the sanity check has {steps} steps "
+                f"so far (0 to {max(steps - 1, 0)})"
+            )
+        return value
+
+    @validate("options")
+    def _check_options_trait(self, proposal: dict) -> dict:
+        return self._check_options(proposal["value"], self._x)
+
+    _check_opacity = in_range("opacity", low=0, high=1)
+
+    # -- reactions -----------------------------------------------------------------------
+    @observe("methods")
+    def _methods_changed(self, _change: dict) -> None:
+        self._request()
+
+    @observe("target")
+    def _target_changed(self, _change: dict) -> None:
+        self._forget(list(METHODS))
+
+    @observe("options")
+    def _options_changed(self, change: dict) -> None:
+        old, new = change["old"] or {}, change["new"]
+        self.option_notes = {
+            name: ", ".join(
+                f"{key} {value}" if isinstance(value, str | int | float) else f"{key} given"
+                for key, value in given.items()
+                if not _same(value, METHODS[name].options.get(key))
+            )
+            for name, given in new.items()
+        }
+        self._forget([name for name in METHODS if not _same(old.get(name), new.get(name))])
+
+    @observe("index")
+    def _index_changed(self, change: dict) -> None:
+        if self._data is None:
+            raise ValueError("this explorer has no dataset to pick an image from")
+        self._new_input(self._data[change["new"]], f"dataset #{change['new']}")
+
+    # -- front-end messages --------------------------------------------------------------
+    @message("stop")
+    def _on_stop(self) -> None:
+        self.stop()
+
+    @message("compute")
+    def _on_compute(self) -> None:
+        self._request()
+
+    # -- the maps ------------------------------------------------------------------------
+    def _attribute(self, method: str, target: int) -> torch.Tensor:
+        result = attribution(
+            self.model,
+            self._x[None],
+            method,
+            target,
+            output=self._output,
+            **self.options[method],
+        )
+        return result[0].detach().float().cpu()
+
+    def _view(self, attribution_: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
+        return resize(pixel_map(attribution_[None], method)[0], size)
+
+    def _store(self, method: str, result: torch.Tensor) -> None:
+        self._attributions[method] = result
+        with self.hold_sync():
+            self.maps = {**self.maps, method: self._view(result, method, self._view_size)}
+            self.pending = [m for m in self.pending if m != method]
+            self.computed += 1
+
+    def _forget(self, methods: list[str]) -> None:
+        """Drop the maps of ``methods`` (they no longer hold) and the sanity check; recompute."""
+        with self._lock:
+            for name in methods:
+                self._attributions.pop(name, None)
+            self._cancel("sanity")
+            with self.hold_sync():
+                self.maps = {k: v for k, v in self.maps.items() if k not in methods}
+                self.sanity = []
+                self.sanity_maps = {}
+                self.sanity_state = ""
+                self.sanity_step = 0
+        self._request()
+
+    def _request(self) -> None:
+        """Compute the maps of the shown methods that are missing, superseding older work."""
+        if self._quiet:
+            return
+        with self._lock:
+            missing = [m for m in self.methods if m not in self._attributions]
+            if not missing:
+                self._cancel("maps")
+                self.pending = []
+                return
+            target = self.target
+            self.pending = missing
+
+            def job(job: Job) -> None:
+                for done, method in enumerate(missing):
+                    job.checkpoint()
+                    label = f"{done} of {len(missing)} maps ({method})"
+                    self._report_progress(job, done, len(missing), label, force=True)
+                    result = self._attribute(method, target)
+                    with self._lock:
+                        if job.stale:
+                            raise Superseded("maps")
+                        self._store(method, result)
+                self._report_progress(job, len(missing), len(missing), "maps done", force=True)
+
+            self._run("maps", job, priority=1)
+
+    # -- the input -----------------------------------------------------------------------
+    def _new_input(self, x: torch.Tensor, source: str) -> None:
+        x = x.detach().to("cpu", torch.float32)
+        scores = predict(self.model, x[None], output=self._output)[0].float().cpu()
+        self._quiet = True
+        try:
+            with self.hold_sync():
+                self._x = x
+                self._show_input(x, scores, source)
+                self.target = int(scores.argmax())
+        finally:
+            self._quiet = False
+        self._forget(list(METHODS))
+
+    def _show_input(self, x: torch.Tensor, scores: torch.Tensor, source: str) -> None:
+        with self.hold_sync():
+            self.image = to_rgb8(resize(self._display(x), self._view_size))
+            self.probabilities = scores.softmax(0)
+            self.source = source
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two option values (or dicts of them) are the same; tensors compared by value."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return type(a) is type(b) and a == b

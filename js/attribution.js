@@ -26,7 +26,7 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {Record<string, string>} option_notes
  * @property {string[]} pending methods being computed
  * @property {number} dataset_size
- * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number>}[]} sanity
+ * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number | null>}[]} sanity
  * @property {Record<string, WireTensor>} sanity_maps per method, (steps, h, w) float32
  * @property {string} sanity_state
  * @property {string[]} methods shown (settable)
@@ -408,20 +408,21 @@ function render({ model, el }) {
           ctx.fillStyle = "#fff";
           ctx.fillRect(0, 0, tw, th);
           drawScaled(ctx, pixelCanvas(colorize(values, scale.limit, lut, 1, scale.sign), mw, mh), 0, 0, tw, th);
-          const rho = steps[s] ? steps[s].rank_correlation[name] : undefined;
+          const rho = s > 0 && steps[s] ? steps[s].rank_correlation[name] : null;
           const layer = s === 0 ? "trained" : steps[s] ? steps[s].layer : "";
+          const rhoText = s === 0 ? "ρ 1" : typeof rho === "number" ? `ρ ${fmt(rho, 2)}` : "ρ n/a";
           const cell = h(
             "button",
             {
               class: `nnw-attr-thumb-cell${s === step() ? " nnw-current" : ""}`,
               "data-step": s,
-              "data-rho": rho === undefined ? "" : String(rho),
-              title: s === 0 ? "The trained model's map" : `Layers re-initialised: ${steps[s] ? steps[s].layers.join(", ") : ""}`,
-              "aria-label": `${info ? info.title : name}, ${layer}${rho === undefined || s === 0 ? "" : `, rank correlation ${fmt(rho, 2)}`}: show in the main view`,
+              "data-rho": typeof rho === "number" ? String(rho) : "",
+              title: s === 0 ? "The trained model's map" : `Layers re-initialised: ${steps[s] ? steps[s].layers.join(", ") : ""}${typeof rho === "number" ? "" : " (a constant map has no rank correlation)"}`,
+              "aria-label": `${info ? info.title : name}, ${layer}, rank correlation ${rhoText.slice(2)}: show in the main view`,
             },
             thumb,
             h("span", { class: "nnw-attr-thumb-layer" }, layer),
-            h("span", { class: "nnw-attr-thumb-rho" }, s === 0 || rho === undefined ? " " : `ρ ${fmt(rho, 2)}`),
+            h("span", { class: "nnw-attr-thumb-rho" }, rhoText),
           );
           cell.addEventListener("click", () => setTrait(model, "sanity_step", s));
           cells.push(cell);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -10,7 +11,9 @@ import torch
 import nnwidgets as nw
 import nnwidgets.widgets.attribution as module
 from nnwidgets.compute.attribution import METHODS, attribution
+from nnwidgets.compute.attribution import sanity as sanity_module
 from nnwidgets.compute.attribution.pixel_maps import pixel_map
+from nnwidgets.compute.attribution.sanity import randomizable_layers, sanity_steps
 
 
 @pytest.fixture(scope="module")
@@ -254,4 +257,68 @@ def test_digits_and_the_model_untouched(fingerprint, same_fingerprint):
     w.target = 3
     w.wait()
     same_fingerprint(before, fingerprint(digits.model))
+    w.close()
+
+
+def test_the_sanity_check_pushes_each_step_as_the_compute_gives_it(
+    hans, fingerprint, same_fingerprint
+):
+    before = fingerprint(hans.model)
+    w = nw.AttributionExplorer(hans.model, hans.images[0], labels=hans.classes)
+    labels = []
+    w.observe(lambda c: labels.append(c["new"]), names="progress_label")
+    send(w, type="sanity")
+    assert w.sanity_state == "running"
+    w.wait()
+    same_fingerprint(before, fingerprint(hans.model))
+    layers = randomizable_layers(hans.model, hans.images[:1])
+    assert w.sanity_state == "done" and len(w.sanity) == 1 + len(layers)
+    assert [s["layer"] for s in w.sanity] == [None, *layers]
+    assert f"sanity check: step 2 of {1 + len(layers)} ({layers[0]})" in labels
+    expected = list(sanity_steps(hans.model, hans.images[:1], w.methods, w.target))
+    for i, step in enumerate(expected):
+        for method in w.methods:
+            torch.testing.assert_close(
+                w.sanity_maps[method][i], pixel_map(step.maps[method], method)[0]
+            )
+            rho = w.sanity[i]["rank_correlation"][method]
+            want = step.rank_correlation[method]
+            assert rho is None if math.isnan(want) else rho == pytest.approx(want)
+    assert w.sanity[0]["rank_correlation"] == dict.fromkeys(w.methods, 1.0)
+    torch.testing.assert_close(w.sanity_maps["saliency"][0], w.maps["saliency"])
+    w.set_state({"sanity_step": 2})
+    assert w.sanity_step == 2 and w.error == ""
+    w.set_state({"sanity_step": len(layers) + 1})
+    assert "out of range" in w.error and w.sanity_step == 2
+    w.target = 2  # the check was for the old target: it goes
+    assert w.sanity == [] and w.sanity_maps == {} and w.sanity_step == 0
+    w.close()
+
+
+def test_a_new_target_supersedes_a_running_sanity_check(hans, monkeypatch):
+    w = nw.AttributionExplorer(hans.model, hans.images[0], methods=["saliency"])
+    entered, release = threading.Event(), threading.Event()
+    real = sanity_module.attribution
+    calls = []
+
+    def slow(model, x, method, target, **options):
+        calls.append(target)
+        if len(calls) == 3:  # step 2 of the first check
+            entered.set()
+            release.wait(10)
+        return real(model, x, method, target, **options)
+
+    monkeypatch.setattr(sanity_module, "attribution", slow)
+    w.sanity_check()
+    assert entered.wait(10)
+    assert len(w.sanity) == 2
+    w.target = 0
+    release.set()
+    w.wait()
+    assert w.sanity == [] and w.sanity_state == "", "no step of the stale check is shown"
+    w.sanity_check()
+    assert w.sanity_state == "running"
+    w.stop()
+    w.wait()
+    assert w.sanity_state == "stopped" and w.error == ""
     w.close()

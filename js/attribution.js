@@ -36,10 +36,11 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {number} sanity_step (settable)
  */
 
-const PANEL_SIDE = 220; // CSS pixels of a map's longer side, up to three maps
-const SMALL_PANEL_SIDE = 176; // the same, for four maps or more
+const PANEL_SIDE = 220; // CSS pixels of a map's longest side, when they fit side by side
+const MIN_PANEL_SIDE = 150; // narrower than this, the panels wrap onto a second row
+const PANEL_GAP = 18; // CSS pixels between panels (js/attribution.css)
 const THUMB_SIDE = 60; // CSS pixels of a sanity check map's longer side
-const LEGEND_WIDTH = 176; // CSS pixels of a legend's bar
+const LEGEND_WIDTH = 200; // CSS pixels of a legend's bar, at most
 
 /**
  * The values of a map and how to colour them: symmetric about 0 for signed methods, from 0 for
@@ -121,7 +122,7 @@ function render({ model, el }) {
   const sanityBox = h(
     "section",
     { class: "nnw-attr-sanity", "aria-label": "Sanity check" },
-    h("div", { class: "nnw-attr-sanity-title" }, "Sanity check (Adebayo et al., 2018): the layers of a copy of the model re-initialised from the output down, one more per step. A map that explains the model should change; ρ is its Spearman rank correlation with the trained model's map."),
+    h("div", { class: "nnw-attr-sanity-title" }, "Sanity check (Adebayo et al., 2018): the layers of a copy of the model re-initialised from the output down, one more per step. A map that explains the model should change. Each small map is on its own scale; ρ is the Spearman rank correlation of its |values| with the trained model's map. Click one to show its step above."),
     labelled("Step shown above", h("span", { class: "nnw-inline" }, stepInput, stepOut)),
     sanityRows,
   );
@@ -253,9 +254,12 @@ function render({ model, el }) {
 
   function drawPanels() {
     const names = ["input", ...shownMethods()];
-    const side = names.length <= 4 ? PANEL_SIDE : SMALL_PANEL_SIDE;
+    const room = panelBox.clientWidth || root.clientWidth || 4 * (PANEL_SIDE + PANEL_GAP);
+    const fit = Math.floor((room + PANEL_GAP) / names.length) - PANEL_GAP - 4;
+    const side = Math.max(MIN_PANEL_SIDE, Math.min(PANEL_SIDE, fit));
     const [cw, ch] = cssSize(side);
-    panelBox.style.setProperty("--nnw-attr-panel", `${Math.max(cw, LEGEND_WIDTH) + 4}px`);
+    const legendWidth = Math.min(LEGEND_WIDTH, cw);
+    panelBox.style.setProperty("--nnw-attr-panel", `${cw + 4}px`);
     const pending = /** @type {string[]} */ (model.get("pending"));
     const notes = model.get("option_notes") || {};
     const drawnMethods = [];
@@ -271,6 +275,7 @@ function render({ model, el }) {
         panel.title.replaceChildren(h("b", {}, "Input"));
         panel.note.textContent = "shown in grey under the maps";
         panel.legend.el.hidden = true;
+        panel.el.dataset.state = "input";
         if (hover) crosshair(ctx, cw, ch);
         continue;
       }
@@ -290,7 +295,7 @@ function render({ model, el }) {
         drawScaled(ctx, pixelCanvas(colorize(map.data, scale.limit, lut, model.get("opacity"), scale.sign), mw, mh), 0, 0, cw, ch);
         const what = info ? info.reduction : "";
         const units = scale.limit > 0 ? what : `${what}: zero everywhere`;
-        panel.legend.update(lut, scale.limit, units, LEGEND_WIDTH, {
+        panel.legend.update(lut, scale.limit, units, legendWidth, {
           sign: scale.sign,
           detail: `values from ${fmt(scale.low)} to ${fmt(scale.high)}${signed ? "; scale symmetric about 0" : ""}`,
         });
@@ -405,9 +410,9 @@ function render({ model, el }) {
           const scale = scaleOf(/** @type {Float32Array} */ (values), signed);
           const thumb = h("canvas", { class: "nnw-attr-thumb" });
           const ctx = sizeCanvas(thumb, tw, th);
-          ctx.fillStyle = "#fff";
-          ctx.fillRect(0, 0, tw, th);
-          drawScaled(ctx, pixelCanvas(colorize(values, scale.limit, lut, 1, scale.sign), mw, mh), 0, 0, tw, th);
+          const rgba = colorize(values, scale.limit, lut, 1, scale.sign);
+          for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255; // the map alone, opaque
+          drawScaled(ctx, pixelCanvas(rgba, mw, mh), 0, 0, tw, th);
           const rho = s > 0 && steps[s] ? steps[s].rank_correlation[name] : null;
           const layer = s === 0 ? "trained" : steps[s] ? steps[s].layer : "";
           const rhoText = s === 0 ? "ρ 1" : typeof rho === "number" ? `ρ ${fmt(rho, 2)}` : "ρ n/a";
@@ -522,6 +527,13 @@ function render({ model, el }) {
 
   loadImage();
   redrawAll();
+  let lastWidth = panelBox.clientWidth;
+  const resized = new ResizeObserver(() => {
+    if (panelBox.clientWidth === lastWidth) return;
+    lastWidth = panelBox.clientWidth;
+    drawPanels();
+  });
+  resized.observe(panelBox);
 
   const redraw = () => {
     drawPanels();
@@ -568,6 +580,7 @@ function render({ model, el }) {
   });
 
   return () => {
+    resized.disconnect();
     dispose();
     status.dispose();
   };

@@ -15,7 +15,7 @@ from traitlets import Dict, List, TraitError, Unicode, observe, validate
 from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
 from nnwidgets._traits import Float, Int, Tensor, TensorDict
 from nnwidgets.compute import predict
-from nnwidgets.compute._inputs import ImageDataset, check_image, check_model, conv_channels
+from nnwidgets.compute._inputs import check_image, check_model, conv_channels
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.compute.activation_grid import spatial_layers
 from nnwidgets.compute.attribution import METHODS, attribution
@@ -23,6 +23,7 @@ from nnwidgets.compute.attribution.grad_cam import default_layer
 from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
 from nnwidgets.compute.attribution.sanity import SanityStep, randomizable_layers, sanity_steps
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
+from nnwidgets.widgets._image_input import first_input
 from nnwidgets.widgets._worker import Job, Superseded
 
 DEFAULT_METHODS = ("saliency", "guided_backprop", "grad_cam")
@@ -151,25 +152,7 @@ class AttributionExplorer(NNWidget):
         self.model = check_model(model)
         channels = conv_channels(model)
         self._output = check_selector(output)
-        self._data = (
-            None if dataset is None else ImageDataset(dataset, "dataset", channels=channels)
-        )
-        if self._data is not None and not self._data.random_access:
-            raise TypeError(
-                "dataset iterates an IterableDataset; the slider picks images by index: pass "
-                "a map-style Dataset (or a DataLoader over one)"
-            )
-        source = "your image" if image is not None else "dataset #0"
-        if image is None:
-            if self._data is None:
-                raise ValueError("image is None and there is no dataset: give an image")
-            image = self._data.sample
-        x = check_image(image, "image", channels=channels).detach().to("cpu", torch.float32)
-        if self._data is not None and tuple(self._data.sample.shape) != tuple(x.shape):
-            raise ValueError(
-                f"dataset images have shape {tuple(self._data.sample.shape)} but image has shape "
-                f"{tuple(x.shape)}: the explorer needs one input size"
-            )
+        x, self._data, source = first_input(image, dataset, channels)
         shown = self._check_methods(methods, "methods")
         self._layers = spatial_layers(model, x, output=self._output)
         all_options = self._check_options(options, x)

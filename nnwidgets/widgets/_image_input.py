@@ -1,6 +1,6 @@
-"""The first input of an explorer that takes one image and, optionally, a dataset to pick from.
+"""Inputs of an explorer that takes one image and, optionally, a dataset to pick from.
 
-ActivationExplorer does the same inline; it can move onto :func:`first_input`.
+ActivationExplorer does the same inline; it can move onto these.
 """
 
 from __future__ import annotations
@@ -51,3 +51,11 @@ def first_input(
             f"{tuple(x.shape)}: the explorer needs one input size"
         )
     return x, data, source
+
+
+def next_input(image: Any, like: torch.Tensor) -> torch.Tensor:
+    """Check a new input for an explorer whose inputs are shaped like ``like`` (C, H, W)."""
+    x = check_image(image, "image", channels=like.shape[0]).detach().to("cpu", torch.float32)
+    if tuple(x.shape) != tuple(like.shape):
+        raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(like.shape)}")
+    return x

@@ -15,7 +15,7 @@ from traitlets import Dict, List, TraitError, Unicode, observe, validate
 from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
 from nnwidgets._traits import Float, Int, Tensor, TensorDict
 from nnwidgets.compute import predict
-from nnwidgets.compute._inputs import check_image, check_model, conv_channels
+from nnwidgets.compute._inputs import check_model, conv_channels
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.compute.activation_grid import spatial_layers
 from nnwidgets.compute.attribution import METHODS, attribution
@@ -23,7 +23,7 @@ from nnwidgets.compute.attribution.grad_cam import default_layer
 from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
 from nnwidgets.compute.attribution.sanity import SanityStep, randomizable_layers, sanity_steps
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
-from nnwidgets.widgets._image_input import first_input
+from nnwidgets.widgets._image_input import first_input, next_input
 from nnwidgets.widgets._worker import Job, Superseded
 
 DEFAULT_METHODS = ("saliency", "guided_backprop", "grad_cam")
@@ -212,10 +212,7 @@ class AttributionExplorer(NNWidget):
 
     def set_input(self, image: torch.Tensor, *, wait: bool = True) -> None:
         """Explain ``image`` (of the first input's shape) for its predicted class."""
-        x = check_image(image, "image", channels=self._x.shape[0]).detach().to("cpu", torch.float32)
-        if tuple(x.shape) != tuple(self._x.shape):
-            raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(self._x.shape)}")
-        self._new_input(x, "your image")
+        self._new_input(next_input(image, self._x), "your image")
         if wait:
             self.wait()
 

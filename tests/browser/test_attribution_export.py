@@ -41,6 +41,8 @@ def test_exported_page_hovers_switches_methods_and_opacity(tmp_path, page):
     values = root.locator(".nnw-attr-readout-item")
     assert values.count() == 3
     assert all(values.nth(i).get_attribute("data-value") != "" for i in range(3))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    root.screenshot(path=str(ARTIFACTS / "export-attribution-explorer-hover.png"))
     page.mouse.move(2, 2)
 
     # opacity recolours the maps here
@@ -72,6 +74,5 @@ def test_exported_page_hovers_switches_methods_and_opacity(tmp_path, page):
     assert saliency.evaluate(HASH) != trained
     assert not outside, f"requests left the machine: {outside}"
     assert not failed, f"files the page asked for are missing: {failed}"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "export-attribution-explorer.png"), full_page=True)
     assert report.state_bytes < 1e6

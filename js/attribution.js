@@ -7,7 +7,7 @@ import "./attribution.css";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { colorize, createLegend } from "./lib/colormap.js";
 import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { isStatic, kernelOnly, send, setTrait } from "./lib/kernel.js";
+import { isStatic, KERNEL_NOTE, kernelOnly, send, setTrait } from "./lib/kernel.js";
 import { pixelAt } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
 import { decodeTensor, getTensor } from "./lib/wire.js";
@@ -24,6 +24,8 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {WireTensor} probabilities (K,) float32
  * @property {Record<string, WireTensor>} maps per computed method, (h, w) float32
  * @property {Record<string, string>} option_notes
+ * @property {string[]} layer_choices layers with spatial output
+ * @property {Record<string, string>} method_layers the layer of each method that takes one
  * @property {string[]} pending methods being computed
  * @property {number} dataset_size
  * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number | null>}[]} sanity
@@ -66,7 +68,7 @@ function render({ model, el }) {
   /** @type {{row: number, col: number} | null} */
   let hover = null;
   let drawn = 0;
-  /** @type {Map<string, {el: HTMLElement, canvas: HTMLCanvasElement, legend: ReturnType<typeof createLegend>, title: HTMLElement, note: HTMLElement}>} */
+  /** @type {Map<string, {el: HTMLElement, canvas: HTMLCanvasElement, legend: ReturnType<typeof createLegend>, extra: HTMLElement, layerSelect: HTMLSelectElement | null, note: HTMLElement}>} */
   const panels = new Map();
 
   const catalog = () => /** @type {AttributionTraits["catalog"]} */ (model.get("catalog"));
@@ -211,7 +213,27 @@ function render({ model, el }) {
       "aria-label": `${info ? `${info.title} map over the image (in grey)` : "The input image"}. Hover a pixel, or use the arrow keys, to read every map's value there; Escape leaves.`,
     });
     const legend = createLegend();
-    const title = h("div", { class: "nnw-attr-panel-title" });
+    const name = h("b", {}, info ? info.title : method === "input" ? "Input" : method);
+    const extra = h("span", { class: "nnw-attr-panel-options" });
+    const layers = /** @type {Record<string, string>} */ (model.get("method_layers"));
+    /** @type {HTMLSelectElement | null} */
+    let layerSelect = null;
+    if (method in layers) {
+      layerSelect = h(
+        "select",
+        { class: "nnw-attr-layer", "aria-label": `Layer of ${info ? info.title : method}`, title: "The layer whose channels are weighted by their mean gradient" },
+        ...model.get("layer_choices").map((/** @type {string} */ layer) => h("option", { value: layer }, layer)),
+      );
+      layerSelect.value = layers[method];
+      if (isStatic()) {
+        layerSelect.disabled = true;
+        layerSelect.title = KERNEL_NOTE;
+        layerSelect.classList.add("nnw-kernel-only");
+      }
+      const picker = layerSelect;
+      picker.addEventListener("change", () => send(model, { type: "layer", method, layer: picker.value }));
+    }
+    const title = h("div", { class: "nnw-attr-panel-title", title: info ? info.summary : "" }, name, layerSelect, extra);
     const note = h("div", { class: "nnw-attr-panel-note", role: "status" });
     const panel = h("figure", { class: "nnw-attr-panel", "data-method": method }, title, canvas, note, legend.el);
     canvas.addEventListener("pointermove", (event) => {
@@ -235,7 +257,7 @@ function render({ model, el }) {
       event.preventDefault();
       event.stopPropagation();
     });
-    return { el: panel, canvas, legend, title, note };
+    return { el: panel, canvas, legend, extra, layerSelect, note };
   }
 
   function layoutPanels() {
@@ -272,7 +294,6 @@ function render({ model, el }) {
       ctx.clearRect(0, 0, cw, ch);
       if (name === "input") {
         if (image) drawScaled(ctx, image, 0, 0, cw, ch);
-        panel.title.replaceChildren(h("b", {}, "Input"));
         panel.note.textContent = "shown in grey under the maps";
         panel.legend.el.hidden = true;
         panel.el.dataset.state = "input";
@@ -285,9 +306,8 @@ function render({ model, el }) {
         drawScaled(ctx, image, 0, 0, cw, ch);
         ctx.filter = "none";
       }
-      const extra = notes[name] ? ` (${notes[name]})` : "";
-      panel.title.replaceChildren(h("b", {}, info ? info.title : name), extra);
-      panel.title.title = info ? info.summary : "";
+      panel.extra.textContent = notes[name] ? ` (${notes[name]})` : "";
+      if (panel.layerSelect) panel.layerSelect.value = model.get("method_layers")[name];
       if (map) {
         const scale = scaleOf(/** @type {Float32Array} */ (map.data), signed);
         const lut = lutFor(signed);
@@ -553,6 +573,7 @@ function render({ model, el }) {
       drawPanels();
     },
     "change:option_notes": drawPanels,
+    "change:method_layers": drawPanels,
     "change:methods": redrawAll,
     "change:opacity": () => {
       syncControls();

@@ -115,6 +115,10 @@ class AttributionExplorer(NNWidget):
     option_notes = Dict(help="Per method, its options that differ from the defaults, as text.").tag(
         sync=True
     )
+    layer_choices = List(Unicode(), help="Layers with spatial output (Grad-CAM's choice).").tag(
+        sync=True
+    )
+    method_layers = Dict(help="Layer of each method that takes one (Grad-CAM).").tag(sync=True)
     pending = List(Unicode(), help="Shown methods whose maps are being computed.").tag(sync=True)
     dataset_size = Int(0, help="Images in the dataset (0: none).").tag(sync=True)
     sanity = List(
@@ -188,6 +192,7 @@ class AttributionExplorer(NNWidget):
                 for m in METHODS.values()
             ],
             image_size=list(x.shape[1:]),
+            layer_choices=self._layers,
             labels=names,
             dataset_size=0 if self._data is None else len(self._data),
             options=all_options,
@@ -396,11 +401,13 @@ class AttributionExplorer(NNWidget):
     @observe("options")
     def _options_changed(self, change: dict) -> None:
         old, new = change["old"] or {}, change["new"]
+        self.method_layers = {name: new[name]["layer"] for name in LAYER_METHODS}
         self.option_notes = {
             name: ", ".join(
                 f"{key} {value}" if isinstance(value, str | int | float) else f"{key} given"
                 for key, value in given.items()
                 if not _same(value, METHODS[name].options.get(key))
+                and not (key == "layer" and name in LAYER_METHODS)  # shown by its picker
             )
             for name, given in new.items()
         }
@@ -420,6 +427,12 @@ class AttributionExplorer(NNWidget):
     @message("sanity")
     def _on_sanity(self) -> None:
         self.sanity_check()
+
+    @message("layer", method=str, layer=str)
+    def _on_layer(self, method: str, layer: str) -> None:
+        if method not in LAYER_METHODS:
+            raise ValueError(f"method {method!r} takes no layer; {list(LAYER_METHODS)} do")
+        self.set_options(method, layer=layer, wait=False)
 
     @message("compute")
     def _on_compute(self) -> None:
@@ -502,14 +515,15 @@ class AttributionExplorer(NNWidget):
             def job(job: Job) -> None:
                 for done, method in enumerate(missing):
                     job.checkpoint()
-                    label = f"{done} of {len(missing)} maps ({method})"
+                    label = f"{done} of {len(missing)} maps, computing {TITLES[method]}"
                     self._report_progress(job, done, len(missing), label, force=True)
                     result = self._attribute(method, target)
                     with self._lock:
                         if job.stale:
                             raise Superseded("maps")
                         self._store(method, result)
-                self._report_progress(job, len(missing), len(missing), "maps done", force=True)
+                total = len(missing)
+                self._report_progress(job, total, total, f"{total} of {total} maps", force=True)
 
             self._run("maps", job, priority=1)
 

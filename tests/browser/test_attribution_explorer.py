@@ -68,12 +68,27 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     nb.screenshot("hover", show=root)
     page.mouse.move(2, 2)
     nb.wait_for_attr(root, "data-hover", "")
+    saliency.focus()  # the keyboard moves the crosshair too
+    page.keyboard.press("ArrowRight")
+    nb.wait_for_attr(root, "data-hover", "16,17")
+    page.keyboard.press("Escape")
+    nb.wait_for_attr(root, "data-hover", "")
 
     # check a method: its map is computed in the background and added
     nb.widget(f"{ROOT} input.nnw-attr-method[value='integrated_gradients']").check()
     nb.wait_for_attr(root, "data-shown", ",".join([*DEFAULT, "integrated_gradients"]), timeout=30)
     nb.run_code("print(w.methods[-1])", until="integrated_gradients")
     assert nb.canvas_pixels(panel(nb, "integrated_gradients"))["colours"] > 50
+
+    # Grad-CAM's layer picker recomputes its map at that layer
+    cam = nb.canvas_pixels(panel(nb, "grad_cam"))["hash"]
+    nb.widget(
+        f"{ROOT} .nnw-attr-panel[data-method='grad_cam'] select.nnw-attr-layer"
+    ).select_option("conv2")
+    nb.run_code("w.wait(); print(w.method_layers['grad_cam'])", until="conv2")
+    nb.wait_for_attr(
+        root, "data-drawn", lambda _: nb.canvas_pixels(panel(nb, "grad_cam"))["hash"] != cam
+    )
 
     # another target: every map is recomputed for that class
     drawn = nb.canvas_pixels(panel(nb, "guided_backprop"))["hash"]
@@ -139,6 +154,11 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     nb.run_code("w._handle_message(w, {'type': 'compute', 'extra': 1}, [])")
     nb.widget(f"{ROOT} .nnw-error-text:has-text('Rejected a message')").wait_for(state="visible")
     nb.run_code("w.methods = ['saliency']")
+    nb.wait_for_attr(root, "data-shown", "saliency")
+    # the dataset slider picks another image, explained for its own predicted class
+    nb.widget(f"{ROOT} input.nnw-attr-index").fill("5")
+    nb.run_code("w.wait(); print(w.source)", until="dataset #5")
+    assert "for dataset #5" in nb.widget(f"{ROOT} .nnw-heading").inner_text()
     nb.wait_for_attr(root, "data-shown", "saliency")
     errors = [e for e in browser_log.errors if "reading 'schema'" not in e]
     assert not errors, browser_log.format()

@@ -56,7 +56,9 @@ def test_state_holds_the_maps_of_the_compute_layer(hans, fingerprint, same_finge
     signed = {m["name"]: m["signed"] for m in w.catalog}
     assert not signed["saliency"] and not signed["grad_cam"] and signed["guided_backprop"]
     assert w.options["grad_cam"]["layer"] == "conv3", "the last Conv2d, as the compute's default"
-    assert w.option_notes["grad_cam"] == "layer conv3"
+    assert w.method_layers["grad_cam"] == "conv3" and w.option_notes["grad_cam"] == ""
+    assert w.option_notes["occlusion"] == "window 5, stride 2"
+    assert w.layer_choices[-3:] == ["conv3", "relu3", "pool3"]
     state = w.get_state()
     maps = state["maps"]
     assert set(maps) == set(w.methods) and isinstance(maps["saliency"]["buffer"], memoryview)
@@ -82,7 +84,8 @@ def test_a_checked_method_is_computed_in_the_background(explorer, hans):
     explorer.methods = [*explorer.methods, "integrated_gradients", "lime"]
     explorer.wait()
     assert explorer.pending == [] and not explorer.busy and explorer.error == ""
-    assert "0 of 2 maps (integrated_gradients)" in progress and "1 of 2 maps (lime)" in progress
+    assert "0 of 2 maps, computing Integrated gradients" in progress
+    assert "1 of 2 maps, computing LIME" in progress and "2 of 2 maps" in progress
     for method in ("integrated_gradients", "lime"):
         torch.testing.assert_close(
             explorer.maps[method], expected_map(hans.model, hans.images[0], method, explorer.target)
@@ -111,12 +114,21 @@ def test_target_dataset_and_options_recompute(explorer, hans):
     )
     cam = explorer.maps["grad_cam"]
     explorer.set_options("grad_cam", layer="conv2")
-    assert explorer.option_notes["grad_cam"] == "layer conv2"
+    assert explorer.method_layers["grad_cam"] == "conv2"
     assert not torch.equal(explorer.maps["grad_cam"], cam)
     torch.testing.assert_close(
         explorer.maps["grad_cam"],
         expected_map(hans.model, hans.images[4], "grad_cam", predicted, layer="conv2"),
     )
+    send(explorer, type="layer", method="guided_grad_cam", layer="conv1")
+    explorer.wait()
+    assert explorer.method_layers == {"grad_cam": "conv2", "guided_grad_cam": "conv1"}
+    assert explorer.error == ""
+    send(explorer, type="layer", method="saliency", layer="conv1")
+    assert "method 'saliency' takes no layer" in explorer.error
+    send(explorer, type="layer", method="grad_cam", layer="fc1")
+    assert "layer with spatial output" in explorer.error
+    assert explorer.method_layers["grad_cam"] == "conv2"
     with pytest.raises(ValueError, match="layer with spatial output"):
         explorer.set_options("grad_cam", layer="fc1")
     with pytest.raises(TypeError, match="has no option 'steps'"):

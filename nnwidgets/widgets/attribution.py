@@ -92,9 +92,9 @@ class AttributionExplorer(NNWidget):
     Maps travel as float32 at the image's display size (at most 1024 pixels a side,
     area-averaged above that): 200 KB per map for a 224 x 224 image. Every map computed
     for the current image and target stays in the state, so a saved page switches among
-    them. The sanity check's maps are at most ``SANITY_SIDE`` a side (37 KB per map and
-    step; an 18-layer ResNet's check of three methods is about 2 MB). Options travel to the
-    browser only as the notes in panel titles (``option_notes``), so any option value
+    them. The sanity check's maps are at most ``SANITY_SIDE`` a side (16 KB per map and
+    step: a ResNet-18 has 41 layers to re-initialise, 2 MB for three methods). Options reach
+    the browser only as the notes in panel titles (``option_notes``), so any option value
     (tensors too) can be given; Grad-CAM's ``layer`` must be a layer name.
     """
 
@@ -102,7 +102,7 @@ class AttributionExplorer(NNWidget):
     _css = bundle("attribution.css")
 
     #: Longest side of the sanity check's maps, in pixels (area-averaged above it).
-    SANITY_SIDE = 96
+    SANITY_SIDE = 64
 
     # what the front-end shows (kernel -> browser)
     catalog = List(Dict(), help="Every method: name, title, summary, signed, reduction.").tag(

@@ -114,14 +114,14 @@ def randomizable_layers(model: nn.Module, x: torch.Tensor | None = None) -> list
     """
     model = check_model(model)
     names = _owners(model)
-    if x is None:
-        size = declared_input_size(model)
-        if size is not None:
-            x = torch.zeros((1, input_channels(model), *size))
+    if x is not None:
+        x = check_input(x, [])[:1]
+    elif (size := declared_input_size(model)) is not None:
+        x = torch.zeros((1, input_channels(model), *size))
     called: list[str] = []
     if x is not None:
         try:
-            called = _call_order(model, check_input(x, [])[:1], names)
+            called = _call_order(model, x, names)
         except (RuntimeError, ValueError, TypeError):
             called = []
     rest = [name for name in names if name not in called]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -206,7 +206,7 @@ class AttributionExplorer(NNWidget):
         )
         self._show_input(x, scores, source)
         for name in shown:  # at once, so that bad options fail here
-            self._store(name, self._attribute(name, self.target))
+            self._store(name, self._attribute(x, name, self.target))
         self._quiet = False
 
     # -- public API ----------------------------------------------------------------------
@@ -253,11 +253,11 @@ class AttributionExplorer(NNWidget):
         methods, target = list(self.methods), self.target
         options = {m: self.options[m] for m in methods}
         x = self._x[None]
-        total = 1 + len(randomizable_layers(self.model, x))
 
         def job(job: Job) -> None:
             finished = False
             try:
+                total = 1 + len(randomizable_layers(self.model, x))
                 steps = sanity_steps(
                     self.model,
                     x,
@@ -444,16 +444,36 @@ class AttributionExplorer(NNWidget):
         self._request()
 
     # -- the maps ------------------------------------------------------------------------
-    def _attribute(self, method: str, target: int) -> torch.Tensor:
+    def _attribute(
+        self,
+        x: torch.Tensor,
+        method: str,
+        target: int,
+        job: Job | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """``method``'s attribution (C, H, W) of ``x``; a job reports progress and can stop it."""
         result = attribution(
             self.model,
-            self._x[None],
+            x[None],
             method,
             target,
             output=self._output,
+            progress=progress,
+            should_stop=None if job is None else (lambda: job.stale),
             **self.options[method],
         )
         return result[0].detach().float().cpu()
+
+    def _map_progress(
+        self, job: Job, done: int, total: int, label: str
+    ) -> Callable[[int, int], None]:
+        """Progress of the map after ``done`` of ``total``, within its chunks."""
+
+        def report(part: int, parts: int) -> None:
+            self._report_progress(job, done * parts + part, total * parts, label)
+
+        return report
 
     def _view(self, attribution_: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
         return resize(pixel_map(attribution_[None], method)[0], size)
@@ -517,17 +537,19 @@ class AttributionExplorer(NNWidget):
             target = self.target
             self.pending = missing
 
+            x, total = self._x, len(missing)
+
             def job(job: Job) -> None:
                 for done, method in enumerate(missing):
                     job.checkpoint()
-                    label = f"{done} of {len(missing)} maps, computing {TITLES[method]}"
-                    self._report_progress(job, done, len(missing), label, force=True)
-                    result = self._attribute(method, target)
+                    label = f"{done} of {total} maps, computing {TITLES[method]}"
+                    self._report_progress(job, done, total, label, force=True)
+                    progress = self._map_progress(job, done, total, label)
+                    result = self._attribute(x, method, target, job, progress)
                     with self._lock:
                         if job.stale:
                             raise Superseded("maps")
                         self._store(method, result)
-                total = len(missing)
                 self._report_progress(job, total, total, f"{total} of {total} maps", force=True)
 
             self._run("maps", job, priority=1)
@@ -535,6 +557,8 @@ class AttributionExplorer(NNWidget):
     # -- the input -----------------------------------------------------------------------
     def _new_input(self, x: torch.Tensor, source: str) -> None:
         x = x.detach().to("cpu", torch.float32)
+        self._cancel("maps")  # its chunked maps stop at their next chunk: the model is free
+        self._cancel("sanity")
         scores = predict(self.model, x[None], output=self._output)[0].float().cpu()
         self._quiet = True
         try:

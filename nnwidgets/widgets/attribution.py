@@ -271,10 +271,7 @@ class AttributionExplorer(NNWidget):
                     for done, step in enumerate(steps, start=1):
                         label = f"sanity check: step {done} of {total} ({step.layer or 'trained'})"
                         self._report_progress(job, done, total, label, force=True)
-                        small = {
-                            m: resize(pixel_map(a.float().cpu(), m)[0], self._sanity_size)
-                            for m, a in step.maps.items()
-                        }
+                        small = {m: _shown(a, m, self._sanity_size) for m, a in step.maps.items()}
                         with self._lock:
                             if job.stale:
                                 raise Superseded("sanity")
@@ -475,13 +472,10 @@ class AttributionExplorer(NNWidget):
 
         return report
 
-    def _view(self, attribution_: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
-        return resize(pixel_map(attribution_[None], method)[0], size)
-
     def _store(self, method: str, result: torch.Tensor) -> None:
         self._attributions[method] = result
         with self.hold_sync():
-            self.maps = {**self.maps, method: self._view(result, method, self._view_size)}
+            self.maps = {**self.maps, method: _shown(result[None], method, self._view_size)}
             self.pending = [m for m in self.pending if m != method]
             self.computed += 1
 
@@ -575,6 +569,11 @@ class AttributionExplorer(NNWidget):
             self.image = to_rgb8(resize(self._display(x), self._view_size))
             self.probabilities = scores.softmax(0)
             self.source = source
+
+
+def _shown(values: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
+    """Return the (h, w) map shown for a (1, C, H, W) attribution: its pixel map, resized."""
+    return resize(pixel_map(values.float().cpu(), method)[0], size)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -334,3 +334,37 @@ def test_a_new_target_supersedes_a_running_sanity_check(hans, monkeypatch):
     w.wait()
     assert w.sanity_state == "stopped" and w.error == ""
     w.close()
+
+
+def test_a_superseded_chunked_map_stops_at_its_next_chunk(hans, monkeypatch):
+    options = {"lime": {"n_samples": 400, "batch_size": 8}}
+    w = nw.AttributionExplorer(hans.model, hans.images[0], methods=["saliency"], options=options)
+    first_chunk, go_on = threading.Event(), threading.Event()
+    seen = []
+    real = module.attribution
+
+    def watched(model, x, method, target, *, progress=None, **rest):
+        def report(done, total):
+            seen.append((target, done, total))
+            if not first_chunk.is_set():
+                first_chunk.set()
+                go_on.wait(10)
+            progress(done, total)
+
+        return real(model, x, method, target, progress=report, **rest)
+
+    monkeypatch.setattr(module, "attribution", watched)
+    w.methods = ["saliency", "lime"]
+    assert first_chunk.wait(10)
+    first = seen[0][0]
+    w.target = (first + 1) % 3
+    go_on.set()
+    w.wait()
+    chunks = [done for target, done, _ in seen if target == first]
+    assert max(chunks) < 400, "the stale LIME stopped before its last sample"
+    assert sorted(w.maps) == ["lime", "saliency"] and w.error == ""
+    torch.testing.assert_close(
+        w.maps["lime"],
+        expected_map(hans.model, hans.images[0], "lime", w.target, **options["lime"]),
+    )
+    w.close()

@@ -6,6 +6,7 @@ import nbformat
 import pytest
 from harness import ARTIFACTS
 from test_export import open_offline  # the lecture-export test's offline page opener
+from test_text_export import HASH  # a canvas's pixels hashed in the page
 
 from nnwidgets.export import export_notebook
 
@@ -16,10 +17,6 @@ demo = nw.zoo.clever_hans()
 w = nw.AttributionExplorer(demo.model, demo.images[0], labels=demo.classes)
 w.sanity_check(wait=True)
 w"""
-
-HASH = """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let h = 0x811c9dc5; for (let i = 0; i < d.length; i++) h = Math.imul(h ^ d[i], 0x01000193) >>> 0;
-  return h; }"""
 
 
 def test_exported_page_hovers_switches_methods_and_opacity(tmp_path, page):

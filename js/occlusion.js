@@ -6,7 +6,7 @@ import "./occlusion.css";
 import { barsKey, renderBars } from "./lib/bars.js";
 import { drawScaled, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled } from "./lib/dom.js";
+import { fmt, focusable, h, labelled } from "./lib/dom.js";
 import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
 import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
@@ -60,13 +60,8 @@ function render({ model, el }) {
   let sentAt = 0;
   let drawn = 0;
 
-  const canvas = h("canvas", {
-    class: "nnw-canvas",
-    tabindex: "0",
-    role: "img",
-    "data-lm-suppress-shortcuts": "true", // arrow keys move the occluder, not the notebook cursor
-    "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it.",
-  });
+  // arrow keys move the occluder, not the notebook cursor
+  const canvas = focusable("canvas", { class: "nnw-canvas", role: "img", "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it." });
   const legend = createLegend();
   const source = h("div", { class: "nnw-source", "aria-live": "polite" });
   const bars = h("div", { class: "nnw-bars" });

@@ -7,12 +7,22 @@
 import "./text.css";
 import { sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { kernelOnly, send, setTrait } from "./lib/kernel.js";
-import { createStatus } from "./lib/progress.js";
+import { fmt, focusable, h, labelled } from "./lib/dom.js";
 import { charAtCell, layoutText } from "./lib/textgrid.js";
-/** @import { Tensor } from "./lib/types.js" */
+import { createWidget, lutOf } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
+/** @import { BaseModel, RenderProps, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.TextNeuronExplorer (nnwidgets/widgets/text.py).
+ * @typedef {BaseModel & {
+ *   text: string, layers: string[], layer_sizes: number[], symbols: string[],
+ *   activations: WireTensor | null, unit_limits: WireTensor | null,
+ *   unknown_mask: WireTensor | null, top_ids: WireTensor | null, top_probs: WireTensor | null,
+ *   ranking: {pattern?: string, matched?: number, units?: {layer: string, unit: number, auc: number, sign: number}[]},
+ *   ranking_mask: WireTensor | null, layer: string, unit: number,
+ * }} TextModel
+ */
 
 const VIEW_HEIGHT = 420; // CSS pixels of the text panel at most
 const LINE = 18; // CSS pixels per text row
@@ -30,7 +40,9 @@ function visible(symbol) {
   return { "\n": "↵", " ": "␣", "\t": "⇥", "": "?" }[symbol] ?? symbol;
 }
 
+/** @param {RenderProps<TextModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-text" });
   let hovered = -1;
   let drawn = 0;
   let layout = null;
@@ -38,57 +50,47 @@ function render({ model, el }) {
   let font = `${FONT_SIZE}px monospace`;
   let lineStarts = [0];
 
-  const layerSelect = h("select", { class: "nnw-layer-select", "aria-label": "Layer" });
-  const slider = h("input", {
-    type: "range",
-    min: "0",
-    step: "1",
-    class: "nnw-unit-slider",
-    "aria-label": "Unit",
-    "data-lm-suppress-shortcuts": "true", // arrow keys change the unit, not the notebook cell
+  const layerSelect = w.select("layer", {
+    options: "layers",
+    className: "nnw-layer-select",
+    label: "Layer",
+    kernel: false, // answered here, from the activations already sent
+    onChange: (name) => select(name, unit()),
   });
+  // arrow keys on the slider change the unit, not the notebook cell (lib/dom.js keepKeys)
+  const slider = h("input", { type: "range", min: "0", step: "1", class: "nnw-unit-slider", "aria-label": "Unit" });
   const unitOut = h("output", { class: "nnw-value nnw-unit-name" });
   const legend = createLegend();
   const canvas = h("canvas", { class: "nnw-canvas nnw-text-canvas", role: "img" });
   const spacer = h("div", { class: "nnw-text-spacer" }, canvas);
-  const scroller = h(
+  const scroller = focusable(
     "div",
     {
       class: "nnw-text-scroll",
-      tabindex: "0",
-      "data-lm-suppress-shortcuts": "true",
       "aria-label": "The text, coloured by the selected unit. Left and right arrow keys change the unit.",
     },
     spacer,
   );
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
-  const patternInput = h("input", {
-    type: "text",
-    class: "nnw-pattern",
-    placeholder: "a regular expression, e.g. https?://\\S+",
-    "aria-label": "Regular expression",
-    spellcheck: "false",
-    "data-lm-suppress-shortcuts": "true",
-  });
-  const findButton = h("button", { class: "nnw-button nnw-primary nnw-find" }, "Find units");
+  const patternInput = w.kernelOnly(
+    h("input", {
+      type: "text",
+      class: "nnw-pattern",
+      placeholder: "a regular expression, e.g. https?://\\S+",
+      "aria-label": "Regular expression",
+      spellcheck: "false",
+    }),
+  );
+  const findButton = w.kernelOnly(h("button", { class: "nnw-button nnw-primary nnw-find" }, "Find units"));
   const presetButtons = PRESETS.map(([label, pattern]) =>
-    h("button", { class: "nnw-button nnw-preset", "data-pattern": pattern, title: pattern }, label),
+    w.kernelOnly(h("button", { class: "nnw-button nnw-preset", "data-pattern": pattern, title: pattern }, label)),
   );
   const showMatches = h("input", { type: "checkbox", class: "nnw-show-matches", checked: true });
   const rankingTitle = h("div", { class: "nnw-section-title" });
   const rankingList = h("div", { class: "nnw-ranking", role: "list" });
-  const status = createStatus(model);
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-text" },
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Layer", layerSelect),
-      labelled("Unit", h("span", { class: "nnw-inline" }, slider, unitOut)),
-      legend.el,
-    ),
+  const root = w.mount(
+    w.controls(["Layer", layerSelect], ["Unit", h("span", { class: "nnw-inline" }, slider, unitOut)], legend.el),
     scroller,
     readout,
     h(
@@ -104,10 +106,7 @@ function render({ model, el }) {
       rankingTitle,
       rankingList,
     ),
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [patternInput, findButton, ...presetButtons]);
 
   // -- reading the state -------------------------------------------------------------------
   const text = () => model.get("text");
@@ -126,7 +125,7 @@ function render({ model, el }) {
   const decode = () => {
     codes = getTensor(model, "activations");
     limits = getTensor(model, "unit_limits");
-    lut = /** @type {Tensor} */ (getTensor(model, "colormap")).data;
+    lut = lutOf(model, "colormap");
     unknown = getTensor(model, "unknown_mask");
     topIds = getTensor(model, "top_ids");
     topProbs = getTensor(model, "top_probs");
@@ -219,23 +218,10 @@ function render({ model, el }) {
     canvas.setAttribute("aria-label", `The text coloured by ${model.get("layer")}, unit ${unit()}`);
   }
 
-  let pending = false;
-  const drawSoon = () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      draw();
-    });
-  };
+  const drawSoon = w.frame(draw);
 
   // -- the selected unit -------------------------------------------------------------------
   function syncControls() {
-    const names = layers();
-    if (layerSelect.options.length !== names.length || [...layerSelect.options].some((o, i) => o.value !== names[i])) {
-      layerSelect.replaceChildren(...names.map((name) => h("option", { value: name }, name)));
-    }
-    layerSelect.value = model.get("layer");
     const size = sizes()[layerIndex()] ?? 1;
     slider.max = String(size - 1);
     slider.value = String(unit());
@@ -257,7 +243,7 @@ function render({ model, el }) {
     const next = Math.min(Math.max(0, u), sizes()[index] - 1);
     if (layerName === model.get("layer") && next === unit()) return;
     model.set("layer", layerName);
-    setTrait(model, "unit", next); // one sync message carries both
+    w.set("unit", next); // one sync message carries both
     // drawn at once from the state, not after the kernel's echo
     syncControls();
     draw();
@@ -265,16 +251,15 @@ function render({ model, el }) {
     drawRanking();
   }
 
-  slider.addEventListener("input", () => select(model.get("layer"), Number(slider.value)));
-  layerSelect.addEventListener("change", () => select(layerSelect.value, unit()));
-  scroller.addEventListener("keydown", (event) => {
+  w.listen(slider, "input", () => select(model.get("layer"), Number(slider.value)));
+  w.listen(scroller, "keydown", (event) => {
     const moves = { ArrowLeft: -1, ArrowRight: 1 };
     if (!(event.key in moves)) return;
     event.preventDefault();
     event.stopPropagation();
     select(model.get("layer"), unit() + moves[event.key]);
   });
-  scroller.addEventListener("scroll", drawSoon);
+  w.listen(scroller, "scroll", () => drawSoon());
 
   // -- hover: the value and the model's next-character predictions ----------------------------
   function charAt(event) {
@@ -332,33 +317,27 @@ function render({ model, el }) {
     root.dataset.hovered = String(i);
   }
 
-  canvas.addEventListener("mousemove", (event) => {
-    const i = charAt(event);
+  w.hover(canvas, charAt, (i) => {
     if (i === hovered) return;
     hovered = i;
     updateReadout();
     drawSoon();
-  });
-  canvas.addEventListener("mouseleave", () => {
-    hovered = -1;
-    updateReadout();
-    drawSoon();
-  });
+  }, -1);
 
   // -- Find units ------------------------------------------------------------------------------
   function find(pattern) {
     patternInput.value = pattern;
-    send(model, { type: "find_units", pattern });
+    w.send({ type: "find_units", pattern });
   }
-  findButton.addEventListener("click", () => find(patternInput.value));
-  patternInput.addEventListener("keydown", (event) => {
+  w.listen(findButton, "click", () => find(patternInput.value));
+  w.listen(patternInput, "keydown", (event) => {
     if (event.key !== "Enter") return;
     event.preventDefault();
     event.stopPropagation(); // Enter searches; it does not run the notebook cell
     find(patternInput.value);
   });
-  for (const button of presetButtons) button.addEventListener("click", () => find(button.dataset.pattern));
-  showMatches.addEventListener("change", draw);
+  for (const button of presetButtons) w.listen(button, "click", () => find(/** @type {string} */ (button.dataset.pattern)));
+  w.listen(showMatches, "change", draw);
 
   const showPattern = () => {
     const pattern = model.get("ranking")?.pattern;
@@ -373,7 +352,7 @@ function render({ model, el }) {
       rankingList.replaceChildren();
       return;
     }
-    rankingTitle.textContent = `Units that best tell the ${ranking.matched.toLocaleString()} characters matching /${ranking.pattern}/ from the rest (AUC: 1 or 0 separate perfectly, 0.5 not at all). Click one to select it.`;
+    rankingTitle.textContent = `Units that best tell the ${(ranking.matched ?? 0).toLocaleString()} characters matching /${ranking.pattern}/ from the rest (AUC: 1 or 0 separate perfectly, 0.5 not at all). Click one to select it.`;
     const current = model.get("layer");
     rankingList.replaceChildren(
       ...units.map((entry, rank) => {
@@ -412,7 +391,7 @@ function render({ model, el }) {
     updateReadout();
     drawRanking();
   };
-  const dispose = listen(model, {
+  w.observe({
     "change:text": redrawAll,
     "change:activations": redrawAll,
     "change:unit_limits": redrawAll,
@@ -431,6 +410,7 @@ function render({ model, el }) {
   });
   const resize = new ResizeObserver(() => relayout());
   resize.observe(scroller);
+  w.onCleanup(() => resize.disconnect());
 
   decode();
   decodeMatches();
@@ -439,11 +419,7 @@ function render({ model, el }) {
   updateReadout();
   drawRanking();
   showPattern();
-  return () => {
-    dispose();
-    resize.disconnect();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

@@ -95,6 +95,11 @@ class ActivationExplorer(NNWidget):
     scaling = Enum(SCALINGS, default_value="layer", help="One scale per layer or per channel.").tag(
         sync=True
     )
+    scalings = Dict(
+        {"layer": "one scale for the layer", "channel": "each channel its own"},
+        read_only=True,
+        help="scaling's choices (SCALINGS) and their labels.",
+    ).tag(sync=True)
     index = Int(0, help="Dataset image shown (when there is a dataset).").tag(sync=True)
     channel = Int(-1, help="Pinned channel of the layer (-1: none).").tag(sync=True)
     drawing = Tensor(ndim=2, help="(H, W) uint8 drawn on the pad: 0 background, 255 ink.")

@@ -1,13 +1,13 @@
 // Front-end of nnwidgets.ActivationExplorer (anywidget ESM module).
 // The kernel sends the chosen layer's channels as uint8 tiles (one binary buffer, see
 // nnwidgets/widgets/activation.py); the grid, the enlarged map over the input and the
-// ranking's highlights are drawn here. The drawing pad sends the drawn image as uint8 at most
-// every SEND_MS while drawing; the kernel recomputes in its worker, newest drawing first.
+// ranking's highlights are drawn here; the drawing pad (activations/pad.js) sends what is drawn.
 import "./activations.css";
-import { drawScaled, pixelCanvas, sizeCanvas } from "./lib/canvas.js";
+import { drawScaled, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
 import { fmt, focusable, h, labelled } from "./lib/dom.js";
 import { pixelAt } from "./lib/pointer.js";
+import { createPad } from "./activations/pad.js";
 import { gridLayout, tileAt as tileIndexAt, tileAtlas } from "./lib/tiles.js";
 import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
@@ -32,11 +32,9 @@ import { getTensor } from "./lib/wire.js";
  */
 
 const VIEW_SIDE = 240; // CSS pixels of the input's longer side
-const PAD_SIDE = 160; // CSS pixels of the drawing pad's longer side
 const GRID_WIDTH = 420; // CSS pixels the tile grid aims at
 const GAP = 2; // CSS pixels between tiles
 const RANKED = 5; // channels highlighted after a click on the input
-const SEND_MS = 50; // at most one drawing sent per this many milliseconds
 const TOP = 5; // classes in the prediction
 
 /** @param {RenderProps<ActivationModel>} props */
@@ -58,9 +56,11 @@ function render({ model, el }) {
     role: "img",
     "aria-label": "The input. Click a position to rank the channels by their activation there.",
   });
-  const pad = w.kernelOnly(h("canvas", { class: "nnw-canvas nnw-act-pad", role: "img", "aria-label": "Drawing pad: draw with the mouse." }));
-  const clearPad = w.kernelOnly(h("button", { class: "nnw-button" }, "Clear pad"));
-  const padBox = h("div", { class: "nnw-act-padbox" }, h("span", { class: "nnw-control-label" }, "Draw"), pad, clearPad);
+  const padBox = createPad(w, () => model.get("image_size"), (drawing) => {
+    sent += 1;
+    root.dataset.sent = String(sent);
+    w.set("drawing", drawing);
+  }).el;
   const indexInput = w.kernelOnly(h("input", { type: "range", min: "0", step: "1", class: "nnw-act-index" }));
   const indexOut = h("output", { class: "nnw-value" });
   const indexBox = labelled("Dataset image", h("span", { class: "nnw-inline" }, indexInput, indexOut));
@@ -183,18 +183,6 @@ function render({ model, el }) {
     drawn += 1;
     root.dataset.drawn = String(drawn);
     root.dataset.ranked = top.join(",");
-  }
-
-  function drawPad() {
-    const [height, width] = inputSize();
-    const scale = PAD_SIDE / Math.max(height, width);
-    const ctx = sizeCanvas(pad, Math.round(width * scale), Math.round(height * scale));
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    ink.forEach((v, i) => {
-      const grey = Math.round(255 * v);
-      rgba.set([grey, grey, grey, 255], 4 * i);
-    });
-    drawScaled(ctx, pixelCanvas(rgba, width, height), 0, 0, width * scale, height * scale);
   }
 
   // -- text ------------------------------------------------------------------------------
@@ -348,77 +336,6 @@ function render({ model, el }) {
     if (inside) w.send({ type: "rank", row, col });
   });
 
-  // -- the drawing pad -------------------------------------------------------------------
-  let ink = new Float32Array(inputSize()[0] * inputSize()[1]);
-  /** @type {{x: number, y: number} | null} */
-  let last = null;
-  let lastSent = -Infinity;
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let timer = null;
-
-  function sendDrawing() {
-    timer = null;
-    lastSent = performance.now();
-    const [height, width] = inputSize();
-    const codes = Uint8Array.from(ink, (v) => Math.round(255 * v));
-    sent += 1;
-    root.dataset.sent = String(sent);
-    w.set("drawing", { dtype: "uint8", shape: [height, width], buffer: new DataView(codes.buffer) });
-  }
-
-  function scheduleSend() {
-    if (timer !== null) return;
-    timer = w.later(sendDrawing, Math.max(0, SEND_MS - (performance.now() - lastSent)));
-  }
-
-  /** Add ink in a soft round brush around (x, y), in input pixels. */
-  function stamp(/** @type {number} */ x, /** @type {number} */ y) {
-    const [height, width] = inputSize();
-    const radius = Math.max(1, Math.max(height, width) / 10);
-    for (let r = Math.max(0, Math.floor(y - radius)); r < Math.min(height, Math.ceil(y + radius)); r++) {
-      for (let c = Math.max(0, Math.floor(x - radius)); c < Math.min(width, Math.ceil(x + radius)); c++) {
-        const d = Math.hypot(c + 0.5 - x, r + 0.5 - y);
-        const i = r * width + c;
-        ink[i] = Math.min(1, ink[i] + Math.max(0, 1 - d / radius));
-      }
-    }
-  }
-
-  /** @param {PointerEvent} event */
-  function padPoint(event) {
-    const [height, width] = inputSize();
-    const rect = pad.getBoundingClientRect();
-    return { x: ((event.clientX - rect.left) / rect.width) * width, y: ((event.clientY - rect.top) / rect.height) * height };
-  }
-
-  /** @param {PointerEvent} event */
-  function paint(event) {
-    const point = padPoint(event);
-    const from = last || point;
-    const steps = Math.max(1, Math.ceil(Math.hypot(point.x - from.x, point.y - from.y) / 0.5));
-    for (let s = 1; s <= steps; s++) stamp(from.x + ((point.x - from.x) * s) / steps, from.y + ((point.y - from.y) * s) / steps);
-    last = point;
-    drawPad();
-    scheduleSend();
-  }
-
-  w.listen(pad, "pointerdown", (event) => {
-    pad.setPointerCapture(event.pointerId);
-    last = null;
-    paint(event);
-  });
-  w.listen(pad, "pointermove", (event) => {
-    if (event.buttons & 1) paint(event);
-  });
-  w.listen(pad, "pointerup", () => {
-    last = null;
-  });
-  w.listen(clearPad, "click", () => {
-    ink = new Float32Array(ink.length);
-    drawPad();
-    scheduleSend();
-  });
-
   // -- controls --------------------------------------------------------------------------
   // a message, not a trait write: moving back to the current index after drawing shows it again
   w.listen(indexInput, "input", () => w.send({ type: "show_example", index: Number(indexInput.value) }));
@@ -433,7 +350,6 @@ function render({ model, el }) {
 
   loadImage();
   loadTiles();
-  drawPad();
   redrawAll();
 
   w.observe({

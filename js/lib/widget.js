@@ -84,6 +84,8 @@ function entries(list) {
 /** @param {unknown} value */
 const optionValue = (value) => (typeof value === "string" ? value : JSON.stringify(value));
 
+/** The shell of a widget front-end, for helper modules that take one. @typedef {ReturnType<typeof createWidget<any>>} Widget */
+
 /**
  * The shell of a widget front-end (see the API at the top of this module).
  * @template [T=any]

@@ -21,14 +21,22 @@
 //                             once however often it is called before then (latest arguments)
 //   w.later(fn, ms)           a timeout; w.onCleanup(fn): any other teardown
 //   w.kernelOnly(...controls) controls that need a kernel (greyed out in a saved page)
-//   w.select(trait, {options, ...})     a <select> bound to a trait (see SelectOptions)
+//   w.select(trait, {options, ...})     a <select> bound to a trait, its options from a trait
+//                             (a list, or a value -> label dict), a list or a function
+//                             (see SelectOptions)
 //   w.number(trait, attrs, {integer, event})  a number box or slider bound to a trait
-//   w.action(label, message, attrs)     a kernel-only button that sends `message`
+//   w.action(label, message, attrs)     a button that sends `message`
+//                             (select, number and action controls are kernel-only unless
+//                             given `kernel: false`; a bound control follows its trait)
 //   w.savePng(canvas, filename, title)  a "Save PNG" button downloading the canvas
 //   w.controls(...items)      <div class="nnw-controls">: [caption, control] pairs (labelled)
 //                             or elements
 // Canvases (functions): imageCanvas(rgbTensor), lutCanvas(codes, width, height, lut),
 // overlayCanvas(map, limit, lut, opacity, sign), lutOf(model, name).
+// Types: each front-end declares its model's synced traits as a typedef and takes
+// `RenderProps<ThatModel>` (lib/types.js), so `model.get`, `w.get`, `w.set`, `w.select` and
+// `w.watch` check trait names and types; `Widget` is the shell's type, for helper modules
+// (e.g. js/activations/pad.js). Key-driven canvases: lib/dom.js `focusable`.
 //
 // Example:
 //   /** @typedef {BaseModel & {layer: string, layers: string[], tiles: WireTensor | null}} M */

@@ -7,7 +7,8 @@
 import "./text.css";
 import { sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, focusable, h, labelled } from "./lib/dom.js";
+import { fmt, focusable, h } from "./lib/dom.js";
+import { createFinder } from "./text/finder.js";
 import { charAtCell, layoutText } from "./lib/textgrid.js";
 import { createWidget, lutOf } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
@@ -29,11 +30,6 @@ const LINE = 18; // CSS pixels per text row
 const FONT_SIZE = 13;
 const PAD = 6;
 const LEGEND_WIDTH = 260;
-const PRESETS = [
-  ["quoted strings", String.raw`"[^"\n]*"|'[^'\n]*'`],
-  ["indentation", String.raw`^[ \t]+`],
-  ["URLs", String.raw`https?://[^\s'"]+`],
-];
 
 /** How a vocabulary entry or character is shown in labels. */
 function visible(symbol) {
@@ -72,40 +68,13 @@ function render({ model, el }) {
     spacer,
   );
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
-  const patternInput = w.kernelOnly(
-    h("input", {
-      type: "text",
-      class: "nnw-pattern",
-      placeholder: "a regular expression, e.g. https?://\\S+",
-      "aria-label": "Regular expression",
-      spellcheck: "false",
-    }),
-  );
-  const findButton = w.kernelOnly(h("button", { class: "nnw-button nnw-primary nnw-find" }, "Find units"));
-  const presetButtons = PRESETS.map(([label, pattern]) =>
-    w.kernelOnly(h("button", { class: "nnw-button nnw-preset", "data-pattern": pattern, title: pattern }, label)),
-  );
-  const showMatches = h("input", { type: "checkbox", class: "nnw-show-matches", checked: true });
-  const rankingTitle = h("div", { class: "nnw-section-title" });
-  const rankingList = h("div", { class: "nnw-ranking", role: "list" });
+  const finder = createFinder(w, { select: (layer, u) => select(layer, u), onUnderline: () => draw() });
 
   const root = w.mount(
     w.controls(["Layer", layerSelect], ["Unit", h("span", { class: "nnw-inline" }, slider, unitOut)], legend.el),
     scroller,
     readout,
-    h(
-      "div",
-      { class: "nnw-find-box" },
-      h(
-        "div",
-        { class: "nnw-find-form" },
-        labelled("Find units", h("span", { class: "nnw-inline" }, patternInput, findButton)),
-        h("span", { class: "nnw-presets" }, ...presetButtons),
-        h("label", { class: "nnw-inline nnw-check" }, showMatches, "underline matches"),
-      ),
-      rankingTitle,
-      rankingList,
-    ),
+    finder.el,
   );
 
   // -- reading the state -------------------------------------------------------------------
@@ -170,7 +139,7 @@ function render({ model, el }) {
     const t = text();
     const first = Math.max(0, Math.floor((top - PAD) / LINE));
     const last = Math.min(layout.rows - 1, Math.floor((top + height - PAD) / LINE));
-    const underline = showMatches.checked && matches && matches.shape[0] === t.length;
+    const underline = finder.underline() && matches && matches.shape[0] === t.length;
     for (let r = first; r <= last; r++) {
       const y = PAD + r * LINE - top;
       for (let i = layout.rowStart[r]; i < layout.rowStart[r + 1]; i++) {
@@ -248,7 +217,7 @@ function render({ model, el }) {
     syncControls();
     draw();
     updateReadout();
-    drawRanking();
+    finder.update();
   }
 
   w.listen(slider, "input", () => select(model.get("layer"), Number(slider.value)));
@@ -324,60 +293,6 @@ function render({ model, el }) {
     drawSoon();
   }, -1);
 
-  // -- Find units ------------------------------------------------------------------------------
-  function find(pattern) {
-    patternInput.value = pattern;
-    w.send({ type: "find_units", pattern });
-  }
-  w.listen(findButton, "click", () => find(patternInput.value));
-  w.listen(patternInput, "keydown", (event) => {
-    if (event.key !== "Enter") return;
-    event.preventDefault();
-    event.stopPropagation(); // Enter searches; it does not run the notebook cell
-    find(patternInput.value);
-  });
-  for (const button of presetButtons) w.listen(button, "click", () => find(/** @type {string} */ (button.dataset.pattern)));
-  w.listen(showMatches, "change", draw);
-
-  const showPattern = () => {
-    const pattern = model.get("ranking")?.pattern;
-    if (pattern) patternInput.value = pattern;
-  };
-
-  function drawRanking() {
-    const ranking = model.get("ranking") || {};
-    const units = ranking.units || [];
-    if (!units.length) {
-      rankingTitle.textContent = "";
-      rankingList.replaceChildren();
-      return;
-    }
-    rankingTitle.textContent = `Units that best tell the ${(ranking.matched ?? 0).toLocaleString()} characters matching /${ranking.pattern}/ from the rest (AUC: 1 or 0 separate perfectly, 0.5 not at all). Click one to select it.`;
-    const current = model.get("layer");
-    rankingList.replaceChildren(
-      ...units.map((entry, rank) => {
-        const chosen = entry.layer === current && entry.unit === unit();
-        const direction = entry.sign > 0 ? "higher on matches" : "lower on matches";
-        return h(
-          "button",
-          {
-            class: `nnw-rank${chosen ? " nnw-chosen" : ""}`,
-            role: "listitem",
-            "aria-pressed": chosen ? "true" : "false",
-            "data-layer": entry.layer,
-            "data-unit": String(entry.unit),
-            title: `Select ${entry.layer}, unit ${entry.unit}`,
-            onclick: () => select(entry.layer, entry.unit),
-          },
-          h("span", { class: "nnw-rank-n" }, `${rank + 1}.`),
-          h("span", { class: "nnw-rank-name" }, `${entry.layer} · unit ${entry.unit}`),
-          h("span", { class: "nnw-rank-auc" }, `AUC ${entry.auc.toFixed(3)}`),
-          h("span", { class: `nnw-rank-sign ${entry.sign > 0 ? "nnw-up" : "nnw-down"}` }, `${entry.sign > 0 ? "▲" : "▼"} ${direction}`),
-        );
-      }),
-    );
-  }
-
   // -- kernel updates --------------------------------------------------------------------------
   const redrawAll = () => {
     decode();
@@ -389,7 +304,7 @@ function render({ model, el }) {
     syncControls();
     draw();
     updateReadout();
-    drawRanking();
+    finder.update();
   };
   w.observe({
     "change:text": redrawAll,
@@ -399,10 +314,6 @@ function render({ model, el }) {
     "change:layers": redrawAll,
     "change:layer": selectionChanged,
     "change:unit": selectionChanged,
-    "change:ranking": () => {
-      drawRanking();
-      showPattern();
-    },
     "change:ranking_mask": () => {
       decodeMatches();
       draw();
@@ -417,8 +328,6 @@ function render({ model, el }) {
   syncControls();
   relayout();
   updateReadout();
-  drawRanking();
-  showPattern();
   return w.cleanup;
 }
 

@@ -3,14 +3,14 @@
 // once, answered at once from the sweep's cache when there is one, and confirmed by the
 // kernel's exact result for the latest request only (older results are never drawn).
 import "./occlusion.css";
-import { barsKey, renderBars } from "./lib/bars.js";
 import { drawScaled, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
 import { fmt, focusable, h, labelled } from "./lib/dom.js";
-import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
+import { pixelAt, windowStart } from "./lib/pointer.js";
 import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
+import { createClassBars } from "./occlusion/bars.js";
 import { getTensor } from "./lib/wire.js";
-/** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, WireTensor } from "./lib/types.js" */
 
 /**
  * The synced traits of nnwidgets.OcclusionExplorer (nnwidgets/widgets/occlusion.py).
@@ -50,7 +50,6 @@ function legendLines({ peak, mode, done, busy }) {
 /** @param {RenderProps<OcclusionModel>} props */
 function render({ model, el }) {
   const w = createWidget(model, el, { className: "nnw-occlusion", heading: true });
-  const heading = /** @type {HTMLElement} */ (w.heading);
   let image = null; // offscreen canvas of the displayed image
   let fill = null; // offscreen canvas of the fill
   let overlay = null; // offscreen canvas of the coloured map
@@ -63,8 +62,7 @@ function render({ model, el }) {
   // arrow keys move the occluder, not the notebook cursor
   const canvas = focusable("canvas", { class: "nnw-canvas", role: "img", "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it." });
   const legend = createLegend();
-  const source = h("div", { class: "nnw-source", "aria-live": "polite" });
-  const bars = h("div", { class: "nnw-bars" });
+  const classes = createClassBars(w);
 
   const windowInput = w.kernelOnly(h("input", { type: "range", min: "1", step: "1" }));
   const strideInput = w.kernelOnly(h("input", { type: "range", min: "1", step: "1" }));
@@ -89,7 +87,7 @@ function render({ model, el }) {
       "div",
       { class: "nnw-main" },
       h("div", { class: "nnw-stage" }, canvas, legend.el),
-      h("div", { class: "nnw-side" }, labelled("Target class", targetSelect), source, bars, barsKey("occluded")),
+      h("div", { class: "nnw-side" }, labelled("Target class", targetSelect), ...classes.els),
     ),
     w.controls(
       ["Window", h("span", { class: "nnw-inline" }, windowInput, windowOut)],
@@ -190,74 +188,8 @@ function render({ model, el }) {
   }
 
   // -- readout: exact, instant from the sweep cache, or original ------------------------
-  function cachedProbs(probe) {
-    const probs = getTensor(model, "sweep_probs");
-    const classes = getTensor(model, "sweep_classes");
-    const geometry = model.get("sweep_geometry");
-    const [wh, ww] = model.get("window");
-    if (!probs || !classes || !geometry.window || geometry.window[0] !== wh || geometry.window[1] !== ww) return null;
-    const i = nearestPosition(probe.y, geometry.stride[0], geometry.counts[0]);
-    const j = nearestPosition(probe.x, geometry.stride[1], geometry.counts[1]);
-    const row = (i * geometry.counts[1] + j) * classes.data.length;
-    const values = new Map();
-    classes.data.forEach((cls, k) => values.set(cls, probs.data[row + k]));
-    return values;
-  }
-
   function readout() {
-    const clean = /** @type {Tensor} */ (getTensor(model, "clean_probs")).data;
-    const labels = model.get("labels");
-    const target = model.get("target");
-    const probe = shownProbe();
-    let after = null;
-    let kind = "none";
-    if (probe) {
-      const exact = model.get("probe_id") === requestId && model.get("occluded_probs") !== null;
-      if (exact) {
-        const probs = /** @type {Tensor} */ (getTensor(model, "occluded_probs")).data;
-        after = (cls) => probs[cls];
-        kind = "exact";
-      } else {
-        const cached = cachedProbs(probe);
-        if (cached) {
-          after = (cls) => (cached.has(cls) ? cached.get(cls) : null);
-          kind = "sweep";
-        } else {
-          kind = "pending";
-        }
-      }
-    }
-    const order = Array.from(clean.keys()).sort((a, b) => clean[b] - clean[a]);
-    const shown = [...new Set([...order.slice(0, model.get("top_k")), target])];
-    renderBars(
-      bars,
-      shown.map((cls) => ({
-        label: labels[cls],
-        cls,
-        before: clean[cls],
-        after: after ? after(cls) : null,
-        target: cls === target,
-      })),
-      selectTarget,
-    );
-    source.textContent = {
-      none: "Original prediction. Click the image to occlude a patch.",
-      exact: "Occluded: exact result from the kernel.",
-      sweep: w.isStatic
-        ? "Occluded: answered from the sweep's saved results (nearest swept position); the exact result needs a running kernel."
-        : "Occluded: instant estimate from the sweep (nearest swept position); exact result on its way.",
-      pending: w.isStatic
-        ? "Occluded: this position needs a running kernel (the saved page has no complete sweep to answer from)."
-        : "Occluded: computing…",
-    }[kind];
-    root.dataset.source = kind;
-    const top = order[0];
-    heading.replaceChildren(
-      "Predicted ",
-      h("b", {}, labels[top]),
-      ` (${(100 * clean[top]).toFixed(1)}%) · mapping class `,
-      h("b", {}, labels[target]),
-    );
+    classes.update(shownProbe(), model.get("probe_id") === requestId);
   }
 
   // -- controls from traits -------------------------------------------------------------
@@ -281,10 +213,6 @@ function render({ model, el }) {
   }
 
   // -- user actions --------------------------------------------------------------------
-  function selectTarget(cls) {
-    w.set("target", cls);
-  }
-
   function probeAt(row, col) {
     const [height, width] = inputSize();
     const [wh, ww] = model.get("window");

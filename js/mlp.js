@@ -10,6 +10,7 @@ import { createWidget, lutCanvas, lutOf } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
 import { THUMB, createDiagram } from "./mlp/diagram.js";
 import { createEditor } from "./mlp/editor.js";
+import { readFrame } from "./mlp/frame.js";
 import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour } from "./mlp/plane.js";
 /** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
 
@@ -31,28 +32,6 @@ import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour 
 const MAIN = 320; // CSS pixels of the main view
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
-
-/** Decode the current frame: maps, limits, weights and layer geometry. */
-function readFrame(model) {
-  const sizes = model.get("layer_sizes");
-  const maps = /** @type {Tensor} */ (getTensor(model, "maps"));
-  const limits = /** @type {Tensor} */ (getTensor(model, "map_limits"));
-  const offsets = [0];
-  for (let l = 1; l < sizes.length; l++) offsets.push(offsets[l - 1] + sizes[l]);
-  return {
-    sizes,
-    maps,
-    limits: limits.data,
-    weights: /** @type {Tensor} */ (getTensor(model, "weights")).data,
-    biases: /** @type {Tensor} */ (getTensor(model, "biases")).data,
-    dims: sizes[0],
-    resolution: maps.shape[1],
-    extent: model.get("extent"),
-    // row of unit j of layer l (1 = first hidden layer); the last row is the prediction
-    row: (l, j) => offsets[l - 1] + j,
-    prediction: maps.shape[0] - 1,
-  };
-}
 
 /** @param {RenderProps<MLPModel>} props */
 function render({ model, el }) {
@@ -144,30 +123,6 @@ function render({ model, el }) {
   );
 
   // -- drawing maps ------------------------------------------------------------------------
-  function valuesOf(row) {
-    const size = frame.maps.shape.slice(1).reduce((a, b) => a * b, 1);
-    return frame.maps.data.subarray(row * size, (row + 1) * size);
-  }
-
-  /** Codes of an input unit's map (x or y over the plane), on the same scale as the others. */
-  function inputCodes(unit) {
-    const r = frame.resolution;
-    const [x0, x1, y0, y1] = frame.extent;
-    const codes = new Uint8Array(frame.dims === 1 ? r : r * r);
-    const limit = unit === 0 ? Math.max(Math.abs(x0), Math.abs(x1)) : Math.max(Math.abs(y0), Math.abs(y1));
-    for (let i = 0; i < codes.length; i++) {
-      const col = frame.dims === 1 ? i : i % r;
-      const rowIndex = Math.floor(i / r);
-      const value = unit === 0 ? x0 + ((x1 - x0) * col) / (r - 1) : y1 - ((y1 - y0) * rowIndex) / (r - 1);
-      codes[i] = Math.round((value / limit + 1) * 127.5);
-    }
-    return codes;
-  }
-
-  function codesOf(layer, unit) {
-    return layer === 0 ? inputCodes(unit) : valuesOf(frame.row(layer, unit));
-  }
-
   function mapCanvas(codes) {
     return lutCanvas(codes, frame.resolution, frame.resolution, lut());
   }
@@ -187,7 +142,7 @@ function render({ model, el }) {
   function drawThumb(target, layer, unit) {
     const ctx = sizeCanvas(target, THUMB, THUMB);
     ctx.clearRect(0, 0, THUMB, THUMB);
-    const codes = codesOf(layer, unit);
+    const codes = frame.codes(layer, unit);
     if (frame.dims === 2) {
       drawScaled(ctx, mapCanvas(codes), 0, 0, THUMB, THUMB);
       return;
@@ -232,18 +187,12 @@ function render({ model, el }) {
     if (regions) drawScaled(ctx, regions, 0, 0, MAIN, MAIN);
     else {
       ctx.imageSmoothingEnabled = true; // a response is continuous over the plane: interpolate it
-      ctx.drawImage(mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
+      ctx.drawImage(mapCanvas(view ? frame.codes(layer, view.unit) : frame.values(frame.prediction)), 0, 0, MAIN, MAIN);
     }
-    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, valuesOf(frame.prediction), frame.resolution, MAIN);
+    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, frame.values(frame.prediction), frame.resolution, MAIN);
     drawPoints(ctx);
     const [x0, x1, y0, y1] = frame.extent;
     plot.update(x0, x1, y0, y1, ["x₁", "x₂"]);
-  }
-
-  /** Values of a map row, decoded from its codes. */
-  function decoded(row) {
-    const limit = frame.limits[row];
-    return Array.from(valuesOf(row), (code) => (code / 127.5 - 1) * limit);
   }
 
   function drawMain1d(ctx) {
@@ -253,7 +202,7 @@ function render({ model, el }) {
     const outputRow = frame.row(frame.sizes.length - 1, 0);
     const outputLimit = frame.limits[outputRow];
     // the vertical range is what is drawn: the targets and the output, with a small margin
-    const shown = [...targets, ...decoded(outputRow)];
+    const shown = [...targets, ...frame.decoded(outputRow)];
     const top = Math.max(...shown);
     const bottom = Math.min(...shown);
     const pad = 0.08 * (top - bottom || 1);
@@ -276,12 +225,12 @@ function render({ model, el }) {
     plot.update(x0, x1, low, high, ["x", "f(x)"]);
     if (view && view.layer > 0) {
       const row = frame.row(view.layer, view.unit);
-      drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
+      drawCurve(ctx, frame.values(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
         strokeStyle: "#5a8f29",
         lineWidth: 2,
       });
     }
-    drawCurve(ctx, valuesOf(outputRow), outputLimit, [0, 0, MAIN, MAIN], [low, high], {
+    drawCurve(ctx, frame.values(outputRow), outputLimit, [0, 0, MAIN, MAIN], [low, high], {
       strokeStyle: "#1b4f8a",
       lineWidth: view ? 1.5 : 3,
     });

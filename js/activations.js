@@ -1,29 +1,46 @@
 // Front-end of nnwidgets.ActivationExplorer (anywidget ESM module).
 // The kernel sends the chosen layer's channels as uint8 tiles (one binary buffer, see
 // nnwidgets/widgets/activation.py); the grid, the enlarged map over the input and the
-// ranking's highlights are drawn here. The drawing pad sends the drawn image as uint8 at most
-// every SEND_MS while drawing; the kernel recomputes in its worker, newest drawing first.
+// ranking's highlights are drawn here; the drawing pad (activations/pad.js) sends what is drawn.
 import "./activations.css";
-import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
-import { colorize, createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { isStatic, kernelOnly, send, setTrait } from "./lib/kernel.js";
+import { drawScaled, sizeCanvas } from "./lib/canvas.js";
+import { createLegend } from "./lib/colormap.js";
+import { fmt, focusable, h, labelled } from "./lib/dom.js";
 import { pixelAt } from "./lib/pointer.js";
-import { createStatus } from "./lib/progress.js";
+import { createPad } from "./activations/pad.js";
 import { gridLayout, tileAt as tileIndexAt, tileAtlas } from "./lib/tiles.js";
+import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
-/** @import { RenderProps, Tensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+
+/**
+ * One row of the layer table (nnwidgets/widgets/activation.py `layer_stats`).
+ * @typedef {{name: string, channels: number, size: number[], zero_fraction: number, mean: number, max: number}} LayerStats
+ */
+
+/**
+ * The synced traits of nnwidgets.ActivationExplorer (nnwidgets/widgets/activation.py).
+ * @typedef {BaseModel & {
+ *   layers: string[], image: WireTensor | null, image_size: number[], source: string,
+ *   tiles: WireTensor | null, tile_low: WireTensor | null, tile_high: WireTensor | null,
+ *   layer_stats: LayerStats[], labels: string[], probabilities: WireTensor | null,
+ *   ranking: {row: number, col: number, cell: number[], channels: number[], values: number[]} | {row?: undefined, channels?: undefined},
+ *   dataset_size: number, drawable: boolean, computed: number, layer: string, scaling: string,
+ *   scalings: Record<string, string>, index: number, channel: number,
+ *   drawing: WireTensor | null,
+ * }} ActivationModel
+ */
 
 const VIEW_SIDE = 240; // CSS pixels of the input's longer side
-const PAD_SIDE = 160; // CSS pixels of the drawing pad's longer side
 const GRID_WIDTH = 420; // CSS pixels the tile grid aims at
 const GAP = 2; // CSS pixels between tiles
 const RANKED = 5; // channels highlighted after a click on the input
-const SEND_MS = 50; // at most one drawing sent per this many milliseconds
 const TOP = 5; // classes in the prediction
 
-/** @param {RenderProps} props */
+/** @param {RenderProps<ActivationModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-activations", heading: true });
+  const heading = /** @type {HTMLElement} */ (w.heading);
   /** @type {HTMLCanvasElement | null} */
   let image = null; // offscreen canvas of the input
   /** @type {HTMLCanvasElement | null} */
@@ -34,48 +51,31 @@ function render({ model, el }) {
   let drawn = 0;
   let sent = 0;
 
-  const heading = h("div", { class: "nnw-heading", "aria-live": "polite" });
   const view = h("canvas", {
     class: "nnw-canvas nnw-act-input",
     role: "img",
     "aria-label": "The input. Click a position to rank the channels by their activation there.",
   });
-  const pad = h("canvas", { class: "nnw-canvas nnw-act-pad", role: "img", "aria-label": "Drawing pad: draw with the mouse." });
-  const clearPad = h("button", { class: "nnw-button" }, "Clear pad");
-  const padBox = h("div", { class: "nnw-act-padbox" }, h("span", { class: "nnw-control-label" }, "Draw"), pad, clearPad);
-  const indexInput = h("input", { type: "range", min: "0", step: "1", class: "nnw-act-index" });
+  const padBox = createPad(w, () => model.get("image_size"), (drawing) => {
+    sent += 1;
+    root.dataset.sent = String(sent);
+    w.set("drawing", drawing);
+  }).el;
+  const indexInput = w.kernelOnly(h("input", { type: "range", min: "0", step: "1", class: "nnw-act-index" }));
   const indexOut = h("output", { class: "nnw-value" });
   const indexBox = labelled("Dataset image", h("span", { class: "nnw-inline" }, indexInput, indexOut));
-  const layerSelect = h("select", { class: "nnw-layer-select" });
-  const scalingSelect = h(
-    "select",
-    { class: "nnw-scaling-select" },
-    h("option", { value: "layer" }, "one scale for the layer"),
-    h("option", { value: "channel" }, "each channel its own"),
-  );
-  const grid = h("canvas", {
-    class: "nnw-canvas nnw-act-grid",
-    role: "img",
-    tabindex: "0",
-    "data-lm-suppress-shortcuts": "true", // arrow keys move through the tiles, not the notebook's cells
-    "aria-label": "Every channel of the layer. Hover a tile to enlarge it over the input; click to pin it. Arrow keys move through the tiles, Enter pins, Escape leaves.",
-  });
+  // arrow keys move through the tiles, not the notebook's cells
+  const grid = focusable("canvas", { class: "nnw-canvas nnw-act-grid", role: "img", "aria-label": "Every channel of the layer. Hover a tile to enlarge it over the input; click to pin it. Arrow keys move through the tiles, Enter pins, Escape leaves." });
   const legend = createLegend();
   const readout = h("div", { class: "nnw-act-readout", "aria-live": "polite" });
   const ranking = h("div", { class: "nnw-act-ranking" });
   const prediction = h("div", { class: "nnw-act-prediction" });
   const stats = h("div", { class: "nnw-act-stats", role: "table" });
-  const status = createStatus(model);
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-activations" },
-    heading,
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Layer", layerSelect),
-      labelled("Colour scale", scalingSelect),
+  const root = w.mount(
+    w.controls(
+      ["Layer", w.select("layer", { options: "layers", className: "nnw-layer-select" })],
+      ["Colour scale", w.select("scaling", { options: "scalings", className: "nnw-scaling-select" })],
       indexBox,
     ),
     h(
@@ -85,13 +85,10 @@ function render({ model, el }) {
       h("div", { class: "nnw-act-right" }, grid, legend.el, readout, ranking),
     ),
     stats,
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [layerSelect, scalingSelect, indexInput, pad, clearPad]);
 
   const inputSize = () => /** @type {number[]} */ (model.get("image_size"));
-  const lut = () => /** @type {Tensor} */ (getTensor(model, "colormap_sequential")).data;
+  const lut = () => lutOf(model, "colormap_sequential");
   const channelCount = () => (tiles ? tiles.shape[0] : 0);
   const pinned = () => /** @type {number} */ (model.get("channel"));
   const shown = () => (hovered >= 0 ? hovered : pinned());
@@ -99,7 +96,7 @@ function render({ model, el }) {
   // -- state from the kernel -----------------------------------------------------------
   function loadImage() {
     const img = getTensor(model, "image");
-    image = img && pixelCanvas(rgbToRgba(img), img.shape[1], img.shape[0]);
+    image = imageCanvas(img);
   }
 
   function loadTiles() {
@@ -131,7 +128,7 @@ function render({ model, el }) {
       const size = height * width;
       const codes = tiles.data.subarray(channel * size, (channel + 1) * size);
       const values = Float32Array.from(codes, (v) => v / 255);
-      drawScaled(ctx, pixelCanvas(colorize(values, 1, lut(), 0.85, 1), width, height), 0, 0, cw, ch);
+      drawScaled(ctx, overlayCanvas({ data: values, shape: [height, width] }, 1, lut(), 0.85, 1), 0, 0, cw, ch);
     }
     const rank = model.get("ranking");
     if (rank.row !== undefined) {
@@ -186,18 +183,6 @@ function render({ model, el }) {
     drawn += 1;
     root.dataset.drawn = String(drawn);
     root.dataset.ranked = top.join(",");
-  }
-
-  function drawPad() {
-    const [height, width] = inputSize();
-    const scale = PAD_SIDE / Math.max(height, width);
-    const ctx = sizeCanvas(pad, Math.round(width * scale), Math.round(height * scale));
-    const rgba = new Uint8ClampedArray(width * height * 4);
-    ink.forEach((v, i) => {
-      const grey = Math.round(255 * v);
-      rgba.set([grey, grey, grey, 255], 4 * i);
-    });
-    drawScaled(ctx, pixelCanvas(rgba, width, height), 0, 0, width * scale, height * scale);
   }
 
   // -- text ------------------------------------------------------------------------------
@@ -279,7 +264,7 @@ function render({ model, el }) {
           h("span", {}, fmt(s.max)),
         );
         row.addEventListener("click", () => {
-          if (!isStatic()) setTrait(model, "layer", s.name);
+          if (!w.isStatic) w.set("layer", s.name);
         });
         return row;
       }),
@@ -287,12 +272,6 @@ function render({ model, el }) {
   }
 
   function syncControls() {
-    const layers = model.get("layers");
-    if (layerSelect.options.length !== layers.length) {
-      layerSelect.replaceChildren(...layers.map((/** @type {string} */ name) => h("option", { value: name }, name)));
-    }
-    layerSelect.value = model.get("layer");
-    scalingSelect.value = model.get("scaling");
     const size = model.get("dataset_size");
     indexBox.hidden = size === 0;
     indexInput.max = String(Math.max(0, size - 1));
@@ -319,21 +298,20 @@ function render({ model, el }) {
     describeLayer();
   }
 
-  grid.addEventListener("pointermove", (event) => setHovered(tileAt(event)));
-  grid.addEventListener("pointerleave", () => setHovered(-1));
+  w.hover(grid, tileAt, setHovered, -1);
   function togglePin(/** @type {number} */ index) {
     hovered = -1;
-    setTrait(model, "channel", index === pinned() ? -1 : index);
+    w.set("channel", index === pinned() ? -1 : index);
     drawGrid();
     drawView();
     describeLayer();
   }
 
-  grid.addEventListener("click", (event) => {
+  w.listen(grid, "click", (event) => {
     const index = tileAt(event);
     if (index >= 0) togglePin(index);
   });
-  grid.addEventListener("keydown", (event) => {
+  w.listen(grid, "keydown", (event) => {
     const count = channelCount();
     const { cols } = gridLayout(count, GRID_WIDTH, GAP);
     const at = shown() >= 0 ? shown() : 0;
@@ -352,88 +330,15 @@ function render({ model, el }) {
   });
 
   // -- the input: rank the channels at a position --------------------------------------
-  view.addEventListener("click", (event) => {
+  w.listen(view, "click", (event) => {
     const [height, width] = inputSize();
     const { row, col, inside } = pixelAt(view.getBoundingClientRect(), event.clientX, event.clientY, width, height);
-    if (inside) send(model, { type: "rank", row, col });
-  });
-
-  // -- the drawing pad -------------------------------------------------------------------
-  let ink = new Float32Array(inputSize()[0] * inputSize()[1]);
-  /** @type {{x: number, y: number} | null} */
-  let last = null;
-  let lastSent = -Infinity;
-  /** @type {ReturnType<typeof setTimeout> | null} */
-  let timer = null;
-
-  function sendDrawing() {
-    timer = null;
-    lastSent = performance.now();
-    const [height, width] = inputSize();
-    const codes = Uint8Array.from(ink, (v) => Math.round(255 * v));
-    sent += 1;
-    root.dataset.sent = String(sent);
-    setTrait(model, "drawing", { dtype: "uint8", shape: [height, width], buffer: new DataView(codes.buffer) });
-  }
-
-  function scheduleSend() {
-    if (timer !== null) return;
-    timer = setTimeout(sendDrawing, Math.max(0, SEND_MS - (performance.now() - lastSent)));
-  }
-
-  /** Add ink in a soft round brush around (x, y), in input pixels. */
-  function stamp(/** @type {number} */ x, /** @type {number} */ y) {
-    const [height, width] = inputSize();
-    const radius = Math.max(1, Math.max(height, width) / 10);
-    for (let r = Math.max(0, Math.floor(y - radius)); r < Math.min(height, Math.ceil(y + radius)); r++) {
-      for (let c = Math.max(0, Math.floor(x - radius)); c < Math.min(width, Math.ceil(x + radius)); c++) {
-        const d = Math.hypot(c + 0.5 - x, r + 0.5 - y);
-        const i = r * width + c;
-        ink[i] = Math.min(1, ink[i] + Math.max(0, 1 - d / radius));
-      }
-    }
-  }
-
-  /** @param {PointerEvent} event */
-  function padPoint(event) {
-    const [height, width] = inputSize();
-    const rect = pad.getBoundingClientRect();
-    return { x: ((event.clientX - rect.left) / rect.width) * width, y: ((event.clientY - rect.top) / rect.height) * height };
-  }
-
-  /** @param {PointerEvent} event */
-  function paint(event) {
-    const point = padPoint(event);
-    const from = last || point;
-    const steps = Math.max(1, Math.ceil(Math.hypot(point.x - from.x, point.y - from.y) / 0.5));
-    for (let s = 1; s <= steps; s++) stamp(from.x + ((point.x - from.x) * s) / steps, from.y + ((point.y - from.y) * s) / steps);
-    last = point;
-    drawPad();
-    scheduleSend();
-  }
-
-  pad.addEventListener("pointerdown", (event) => {
-    pad.setPointerCapture(event.pointerId);
-    last = null;
-    paint(event);
-  });
-  pad.addEventListener("pointermove", (event) => {
-    if (event.buttons & 1) paint(event);
-  });
-  pad.addEventListener("pointerup", () => {
-    last = null;
-  });
-  clearPad.addEventListener("click", () => {
-    ink = new Float32Array(ink.length);
-    drawPad();
-    scheduleSend();
+    if (inside) w.send({ type: "rank", row, col });
   });
 
   // -- controls --------------------------------------------------------------------------
-  layerSelect.addEventListener("change", () => setTrait(model, "layer", layerSelect.value));
-  scalingSelect.addEventListener("change", () => setTrait(model, "scaling", scalingSelect.value));
   // a message, not a trait write: moving back to the current index after drawing shows it again
-  indexInput.addEventListener("input", () => send(model, { type: "show_example", index: Number(indexInput.value) }));
+  w.listen(indexInput, "input", () => w.send({ type: "show_example", index: Number(indexInput.value) }));
 
   function redrawAll() {
     syncControls();
@@ -445,10 +350,9 @@ function render({ model, el }) {
 
   loadImage();
   loadTiles();
-  drawPad();
   redrawAll();
 
-  const dispose = listen(model, {
+  w.observe({
     "change:image": () => {
       loadImage();
       drawView();
@@ -478,11 +382,7 @@ function render({ model, el }) {
     "change:computed": syncControls,
   });
 
-  return () => {
-    if (timer !== null) clearTimeout(timer);
-    dispose();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

@@ -5,24 +5,26 @@
 import "./filters.css";
 import { sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { kernelOnly, setTrait } from "./lib/kernel.js";
-import { createStatus } from "./lib/progress.js";
+import { fmt, h } from "./lib/dom.js";
 import { gridLayout, tileAt, tileAtlas } from "./lib/tiles.js";
+import { createWidget } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
-/** @import { RenderProps, Tensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.FilterExplorer (nnwidgets/widgets/filters.py).
+ * @typedef {BaseModel & {
+ *   layers: string[], views: string[], view_names: Record<string, string>,
+ *   tiles: WireTensor | null, values: WireTensor | null, low: WireTensor | null,
+ *   high: WireTensor | null, description: string, layer: string, view: string,
+ *   scaling: string, scalings: Record<string, string>,
+ * }} FilterModel
+ */
 
 const GRID_WIDTH = 480; // CSS pixels the grid aims at
 const GAP = 2; // CSS pixels between tiles
 const MAX_TABLE = 49; // largest kernel whose weights the readout lists one by one
 const GREY = Uint8Array.from({ length: 256 * 3 }, (_, i) => Math.floor(i / 3));
-const VIEW_NAMES = {
-  rgb: "RGB filters",
-  channels: "one tile per input channel",
-  norm: "norm per filter and input channel",
-  spatial_norm: "norm over input channels",
-};
-
 /**
  * How a view's tiles are laid out: `count` tiles of `th` x `tw` codes with `channels`
  * colours each, in `cols` columns of `w` x `h` CSS pixels.
@@ -48,8 +50,9 @@ function layoutOf(view, shape) {
   return { count, th, tw, channels: /** @type {1 | 3} */ (rgb ? 3 : 1), cols, w: side, h: side, inputs: sliced ? a : 1 };
 }
 
-/** @param {RenderProps} props */
+/** @param {RenderProps<FilterModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-filters" });
   /** @type {HTMLCanvasElement | null} */
   let atlas = null;
   /** @type {Tensor | null} */
@@ -58,31 +61,28 @@ function render({ model, el }) {
   let hovered = -1; // tile index (for the norm view: a cell of the matrix)
   let drawn = 0;
 
-  const layerSelect = h("select", { class: "nnw-layer-select" });
-  const viewSelect = h("select", { class: "nnw-view-select" });
-  const scalingSelect = h(
-    "select",
-    { class: "nnw-scaling-select" },
-    h("option", { value: "layer" }, "one scale for the layer"),
-    h("option", { value: "filter" }, "each filter its own"),
-  );
   const grid = h("canvas", { class: "nnw-canvas nnw-filter-grid", role: "img", "aria-label": "The layer's filters. Hover a tile to read its weights." });
   const legend = createLegend();
   const readout = h("div", { class: "nnw-filter-readout", "aria-live": "polite" });
   const axes = h("div", { class: "nnw-filter-axes" });
-  const status = createStatus(model);
-  const root = h(
-    "div",
-    { class: "nnw nnw-filters" },
-    h("div", { class: "nnw-controls" }, labelled("Layer", layerSelect), labelled("View", viewSelect), labelled("Scale", scalingSelect)),
+  const root = w.mount(
+    w.controls(
+      ["Layer", w.select("layer", { options: "layers", className: "nnw-layer-select" })],
+      [
+        "View",
+        w.select("view", {
+          options: () => model.get("views").map((v) => /** @type {[string, string]} */ ([v, model.get("view_names")[v] || v])),
+          watch: ["views", "view_names"],
+          className: "nnw-view-select",
+        }),
+      ],
+      ["Scale", w.select("scaling", { options: "scalings", className: "nnw-scaling-select" })],
+    ),
     axes,
     h("div", { class: "nnw-filter-scroll" }, grid),
     legend.el,
     readout,
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [layerSelect, viewSelect, scalingSelect]);
 
   const view = () => /** @type {string} */ (model.get("view"));
 
@@ -186,62 +186,36 @@ function render({ model, el }) {
     readout.replaceChildren(h("div", {}, `${where}: ${range}${channels === 3 ? " (red, green, blue)" : ""}`), h("div", { class: "nnw-filter-tables" }, ...tables));
   }
 
-  function syncControls() {
-    const layers = model.get("layers");
-    if (layerSelect.options.length !== layers.length) {
-      layerSelect.replaceChildren(...layers.map((/** @type {string} */ name) => h("option", { value: name }, name)));
-    }
-    layerSelect.value = model.get("layer");
-    viewSelect.replaceChildren(
-      ...model.get("views").map((/** @type {keyof VIEW_NAMES} */ v) => h("option", { value: v }, VIEW_NAMES[v] || v)),
-    );
-    viewSelect.value = view();
-    scalingSelect.value = model.get("scaling");
+  /** The tile (or, in the norm view, the matrix cell) under the pointer; -1 for none. */
+  function indexAt(/** @type {PointerEvent} */ event) {
+    if (view() !== "norm") return tileAt(grid.getBoundingClientRect(), event.clientX, event.clientY, layout.count, layout.cols, layout.w + GAP);
+    const rect = grid.getBoundingClientRect();
+    const cell = layout.w / layout.tw;
+    const col = Math.floor((event.clientX - rect.left) / cell);
+    const row = Math.floor((event.clientY - rect.top) / cell);
+    return col >= 0 && col < layout.tw && row >= 0 && row < layout.th ? row * layout.tw + col : -1;
   }
 
-  grid.addEventListener("pointermove", (event) => {
-    let index;
-    if (view() === "norm") {
-      const rect = grid.getBoundingClientRect();
-      const cell = layout.w / layout.tw;
-      const col = Math.floor((event.clientX - rect.left) / cell);
-      const row = Math.floor((event.clientY - rect.top) / cell);
-      index = col >= 0 && col < layout.tw && row >= 0 && row < layout.th ? row * layout.tw + col : -1;
-    } else {
-      index = tileAt(grid.getBoundingClientRect(), event.clientX, event.clientY, layout.count, layout.cols, layout.w + GAP);
-    }
-    if (index === hovered) return;
-    hovered = index;
-    draw();
-    describe();
-  });
-  grid.addEventListener("pointerleave", () => {
-    hovered = -1;
-    draw();
-    describe();
-  });
-  layerSelect.addEventListener("change", () => setTrait(model, "layer", layerSelect.value));
-  viewSelect.addEventListener("change", () => setTrait(model, "view", viewSelect.value));
-  scalingSelect.addEventListener("change", () => setTrait(model, "scaling", scalingSelect.value));
+  w.hover(
+    grid,
+    indexAt,
+    (index) => {
+      if (index === hovered) return;
+      hovered = index;
+      draw();
+      describe();
+    },
+    -1,
+  );
 
   function refresh() {
-    syncControls();
     load();
     draw();
     describe();
   }
   refresh();
-  const dispose = listen(model, {
-    "change:tiles": refresh,
-    "change:description": describe,
-    "change:views": syncControls,
-    "change:layer": syncControls,
-    "change:scaling": syncControls,
-  });
-  return () => {
-    dispose();
-    status.dispose();
-  };
+  w.observe({ "change:tiles": refresh, "change:description": describe });
+  return w.cleanup;
 }
 
 export default { render };

@@ -5,43 +5,37 @@
 import "./mlp.css";
 import { drawScaled, pixelCanvas, sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { createStatus } from "./lib/progress.js";
-import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
+import { fmt, h } from "./lib/dom.js";
+import { createWidget, lutCanvas, lutOf } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
 import { THUMB, createDiagram } from "./mlp/diagram.js";
 import { createEditor } from "./mlp/editor.js";
+import { readFrame } from "./mlp/frame.js";
 import { classColour, createPlot, drawBoundary, drawCurve, marker, regionColour } from "./mlp/plane.js";
-/** @import { Tensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.MLPExplorer (nnwidgets/widgets/mlp.py).
+ * @typedef {BaseModel & {
+ *   task: string, layer_sizes: number[], extent: number[], points: WireTensor | null,
+ *   targets: WireTensor | null, is_test: WireTensor | null, maps: WireTensor | null,
+ *   map_limits: WireTensor | null, weights: WireTensor | null, biases: WireTensor | null,
+ *   frame: number, step_count: number, train_loss: number | null, test_loss: number | null,
+ *   regions: WireTensor | null, region_count: number, region_exact: boolean,
+ *   depth_width: {shape: number[], mean: number, max: number}[], editable: boolean,
+ *   playing: boolean, show_regions: boolean, activation: string, activations: string[],
+ *   piecewise: string[], dataset: string, datasets: string[], lr: number, batch_size: number,
+ *   l1: number, l2: number, noise: number, test_fraction: number,
+ * }} MLPModel
+ */
 
 const MAIN = 320; // CSS pixels of the main view
 const RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
-const PIECEWISE = ["relu", "leaky_relu", "linear"];
 const REGIONS_NOTE = "Counts the linear regions of a piecewise-linear net (ReLU, leaky ReLU or linear units): tanh and sigmoid units bend everywhere, so their nets have no linear regions to count.";
 
-/** Decode the current frame: maps, limits, weights and layer geometry. */
-function readFrame(model) {
-  const sizes = model.get("layer_sizes");
-  const maps = /** @type {Tensor} */ (getTensor(model, "maps"));
-  const limits = /** @type {Tensor} */ (getTensor(model, "map_limits"));
-  const offsets = [0];
-  for (let l = 1; l < sizes.length; l++) offsets.push(offsets[l - 1] + sizes[l]);
-  return {
-    sizes,
-    maps,
-    limits: limits.data,
-    weights: /** @type {Tensor} */ (getTensor(model, "weights")).data,
-    biases: /** @type {Tensor} */ (getTensor(model, "biases")).data,
-    dims: sizes[0],
-    resolution: maps.shape[1],
-    extent: model.get("extent"),
-    // row of unit j of layer l (1 = first hidden layer); the last row is the prediction
-    row: (l, j) => offsets[l - 1] + j,
-    prediction: maps.shape[0] - 1,
-  };
-}
-
+/** @param {RenderProps<MLPModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-mlp" });
   let view = null; // null: the output view; else {layer, unit} with layer 0 = inputs
   let frame = null;
   let drawn = 0;
@@ -49,23 +43,14 @@ function render({ model, el }) {
   let lastFrame = model.get("frame");
   let editing = null;
 
-  const lut = () => /** @type {Tensor} */ (getTensor(model, "colormap")).data;
+  const lut = () => lutOf(model, "colormap");
 
   // -- layout -----------------------------------------------------------------------------
-  const playButton = h("button", { class: "nnw-button nnw-primary nnw-play", "aria-label": "Train" }, "▶ Train");
-  const stepButton = h("button", { class: "nnw-button", title: "Train a few steps" }, "Step");
-  const resetButton = h("button", { class: "nnw-button", title: "New random weights" }, "Reset");
-  const dataSelect = h("select", { class: "nnw-data-select" });
-  const activationSelect = h("select", { class: "nnw-activation-select" });
-  const rateSelect = h("select", {}, ...RATES.map((r) => h("option", { value: String(r) }, String(r))));
-  const batchInput = h("input", { type: "number", min: "1", max: "10000", class: "nnw-number" });
-  const l1Input = h("input", { type: "number", min: "0", max: "1", step: "0.001", class: "nnw-number" });
-  const l2Input = h("input", { type: "number", min: "0", max: "1", step: "0.001", class: "nnw-number" });
-  const noiseInput = h("input", { type: "range", min: "0", max: "0.5", step: "0.05" });
-  const splitInput = h("input", { type: "range", min: "0", max: "0.9", step: "0.1" });
-  const regionsBox = h("input", { type: "checkbox", class: "nnw-regions-toggle" });
-  const addLayer = h("button", { class: "nnw-button", title: "Add a hidden layer" }, "+ layer");
-  const removeLayer = h("button", { class: "nnw-button", title: "Remove the last hidden layer" }, "− layer");
+  const playButton = w.kernelOnly(h("button", { class: "nnw-button nnw-primary nnw-play", "aria-label": "Train" }, "▶ Train"));
+  const activationSelect = w.select("activation", { options: "activations", offerCurrent: true, className: "nnw-activation-select" });
+  const regionsBox = w.kernelOnly(h("input", { type: "checkbox", class: "nnw-regions-toggle" }));
+  const addLayer = w.action("+ layer", { type: "layers", delta: 1 }, { title: "Add a hidden layer" });
+  const removeLayer = w.action("− layer", { type: "layers", delta: -1 }, { title: "Remove the last hidden layer" });
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
 
   const diagram = createDiagram(model, {
@@ -82,36 +67,36 @@ function render({ model, el }) {
   const caption = h("div", { class: "nnw-caption" });
   const regionNote = h("div", { class: "nnw-region-note", "aria-live": "polite" });
   const legend = createLegend();
-  const depthButton = h("button", { class: "nnw-button", title: "Count regions of random ReLU nets with the same number of units" }, "Depth vs width");
   const depthTable = h("table", { class: "nnw-depth-table" });
   const editor = createEditor(
     (value) => {
       if (!editing) return;
-      if (editing.kind === "bias") send(model, { type: "set_bias", layer: editing.layer, unit: editing.unit, value });
-      else send(model, { type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
+      if (editing.kind === "bias") w.send({ type: "set_bias", layer: editing.layer, unit: editing.unit, value });
+      else w.send({ type: "set_weight", layer: editing.layer, out_unit: editing.out, in_unit: editing.in, value });
     },
     () => {
       editing = null;
       delete root.dataset.editing;
     },
   );
-  const status = createStatus(model);
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-mlp" },
-    h(
-      "div",
-      { class: "nnw-controls" },
-      h("div", { class: "nnw-buttons" }, playButton, stepButton, resetButton),
-      labelled("Data", dataSelect),
-      labelled("Activation", activationSelect),
-      labelled("Learning rate", rateSelect),
-      labelled("Batch", batchInput),
-      labelled("L1", l1Input),
-      labelled("L2", l2Input),
-      labelled("Noise", noiseInput),
-      labelled("Test split", splitInput),
+  const root = w.mount(
+    w.controls(
+      h(
+        "div",
+        { class: "nnw-buttons" },
+        playButton,
+        w.action("Step", { type: "step" }, { title: "Train a few steps" }),
+        w.action("Reset", { type: "reset" }, { title: "New random weights" }),
+      ),
+      ["Data", w.select("dataset", { options: "datasets", className: "nnw-data-select" })],
+      ["Activation", activationSelect],
+      ["Learning rate", w.select("lr", { options: RATES, offerCurrent: true })],
+      ["Batch", w.number("batch_size", { min: "1", max: "10000" }, { integer: true })],
+      ["L1", w.number("l1", { min: "0", max: "1", step: "0.001" })],
+      ["L2", w.number("l2", { min: "0", max: "1", step: "0.001" })],
+      ["Noise", w.number("noise", { type: "range", min: "0", max: "0.5", step: "0.05" })],
+      ["Test split", w.number("test_fraction", { type: "range", min: "0", max: "0.9", step: "0.1" })],
     ),
     readout,
     h(
@@ -127,52 +112,19 @@ function render({ model, el }) {
         legend.el,
         h("label", { class: "nnw-inline nnw-regions-label", title: REGIONS_NOTE }, regionsBox, "Colour by linear region (ReLU-type nets only)"),
         regionNote,
-        h("div", { class: "nnw-inline" }, depthButton),
+        h(
+          "div",
+          { class: "nnw-inline" },
+          w.action("Depth vs width", { type: "depth_width" }, { title: "Count regions of random ReLU nets with the same number of units" }),
+        ),
         depthTable,
       ),
     ),
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [playButton, stepButton, resetButton, dataSelect, activationSelect, rateSelect, batchInput, l1Input, l2Input, noiseInput, splitInput, regionsBox, addLayer, removeLayer, depthButton]);
 
   // -- drawing maps ------------------------------------------------------------------------
-  function valuesOf(row) {
-    const size = frame.maps.shape.slice(1).reduce((a, b) => a * b, 1);
-    return frame.maps.data.subarray(row * size, (row + 1) * size);
-  }
-
-  /** Codes of an input unit's map (x or y over the plane), on the same scale as the others. */
-  function inputCodes(unit) {
-    const r = frame.resolution;
-    const [x0, x1, y0, y1] = frame.extent;
-    const codes = new Uint8Array(frame.dims === 1 ? r : r * r);
-    const limit = unit === 0 ? Math.max(Math.abs(x0), Math.abs(x1)) : Math.max(Math.abs(y0), Math.abs(y1));
-    for (let i = 0; i < codes.length; i++) {
-      const col = frame.dims === 1 ? i : i % r;
-      const rowIndex = Math.floor(i / r);
-      const value = unit === 0 ? x0 + ((x1 - x0) * col) / (r - 1) : y1 - ((y1 - y0) * rowIndex) / (r - 1);
-      codes[i] = Math.round((value / limit + 1) * 127.5);
-    }
-    return codes;
-  }
-
-  function codesOf(layer, unit) {
-    return layer === 0 ? inputCodes(unit) : valuesOf(frame.row(layer, unit));
-  }
-
   function mapCanvas(codes) {
-    const r = frame.resolution;
-    const colours = lut();
-    const rgba = new Uint8ClampedArray(r * r * 4);
-    for (let i = 0; i < r * r; i++) {
-      const k = codes[i] * 3;
-      rgba[4 * i] = colours[k];
-      rgba[4 * i + 1] = colours[k + 1];
-      rgba[4 * i + 2] = colours[k + 2];
-      rgba[4 * i + 3] = 255;
-    }
-    return pixelCanvas(rgba, r, r);
+    return lutCanvas(codes, frame.resolution, frame.resolution, lut());
   }
 
   function regionCanvas() {
@@ -190,7 +142,7 @@ function render({ model, el }) {
   function drawThumb(target, layer, unit) {
     const ctx = sizeCanvas(target, THUMB, THUMB);
     ctx.clearRect(0, 0, THUMB, THUMB);
-    const codes = codesOf(layer, unit);
+    const codes = frame.codes(layer, unit);
     if (frame.dims === 2) {
       drawScaled(ctx, mapCanvas(codes), 0, 0, THUMB, THUMB);
       return;
@@ -235,18 +187,12 @@ function render({ model, el }) {
     if (regions) drawScaled(ctx, regions, 0, 0, MAIN, MAIN);
     else {
       ctx.imageSmoothingEnabled = true; // a response is continuous over the plane: interpolate it
-      ctx.drawImage(mapCanvas(view ? codesOf(layer, view.unit) : valuesOf(frame.prediction)), 0, 0, MAIN, MAIN);
+      ctx.drawImage(mapCanvas(view ? frame.codes(layer, view.unit) : frame.values(frame.prediction)), 0, 0, MAIN, MAIN);
     }
-    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, valuesOf(frame.prediction), frame.resolution, MAIN);
+    if (frame.sizes[frame.sizes.length - 1] <= 2 && model.get("task") === "classification") drawBoundary(ctx, frame.values(frame.prediction), frame.resolution, MAIN);
     drawPoints(ctx);
     const [x0, x1, y0, y1] = frame.extent;
     plot.update(x0, x1, y0, y1, ["x₁", "x₂"]);
-  }
-
-  /** Values of a map row, decoded from its codes. */
-  function decoded(row) {
-    const limit = frame.limits[row];
-    return Array.from(valuesOf(row), (code) => (code / 127.5 - 1) * limit);
   }
 
   function drawMain1d(ctx) {
@@ -256,7 +202,7 @@ function render({ model, el }) {
     const outputRow = frame.row(frame.sizes.length - 1, 0);
     const outputLimit = frame.limits[outputRow];
     // the vertical range is what is drawn: the targets and the output, with a small margin
-    const shown = [...targets, ...decoded(outputRow)];
+    const shown = [...targets, ...frame.decoded(outputRow)];
     const top = Math.max(...shown);
     const bottom = Math.min(...shown);
     const pad = 0.08 * (top - bottom || 1);
@@ -279,12 +225,12 @@ function render({ model, el }) {
     plot.update(x0, x1, low, high, ["x", "f(x)"]);
     if (view && view.layer > 0) {
       const row = frame.row(view.layer, view.unit);
-      drawCurve(ctx, valuesOf(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
+      drawCurve(ctx, frame.values(row), frame.limits[row], [0, 0, MAIN, MAIN], [low, high], {
         strokeStyle: "#5a8f29",
         lineWidth: 2,
       });
     }
-    drawCurve(ctx, valuesOf(outputRow), outputLimit, [0, 0, MAIN, MAIN], [low, high], {
+    drawCurve(ctx, frame.values(outputRow), outputLimit, [0, 0, MAIN, MAIN], [low, high], {
       strokeStyle: "#1b4f8a",
       lineWidth: view ? 1.5 : 3,
     });
@@ -341,7 +287,7 @@ function render({ model, el }) {
 
   // -- editing weights and biases ---------------------------------------------------------
   function openEditor(target, node, event) {
-    if (isStatic()) return; // editing needs the kernel
+    if (w.isStatic) return; // editing needs the kernel
     editing = target;
     if (target.kind === "bias") {
       let offset = 0;
@@ -363,26 +309,12 @@ function render({ model, el }) {
     const playing = model.get("playing");
     playButton.textContent = playing ? "❚❚ Pause" : "▶ Train";
     playButton.setAttribute("aria-label", playing ? "Pause training" : "Train");
-    dataSelect.replaceChildren(...model.get("datasets").map((name) => h("option", { value: name }, name)));
-    dataSelect.value = model.get("dataset");
-    const activations = ["tanh", "relu", "leaky_relu", "sigmoid", "linear"];
-    if (model.get("activation") === "custom") activations.push("custom");
-    activationSelect.replaceChildren(...activations.map((name) => h("option", { value: name }, name)));
-    activationSelect.value = model.get("activation");
-    activationSelect.disabled = !model.get("editable") || isStatic();
-    const rate = model.get("lr");
-    if (!RATES.includes(rate)) rateSelect.append(h("option", { value: String(rate) }, String(rate)));
-    rateSelect.value = String(rate);
-    batchInput.value = String(model.get("batch_size"));
-    l1Input.value = String(model.get("l1"));
-    l2Input.value = String(model.get("l2"));
-    noiseInput.value = String(model.get("noise"));
-    splitInput.value = String(model.get("test_fraction"));
-    const piecewise = PIECEWISE.includes(model.get("activation"));
+    activationSelect.disabled = !model.get("editable") || w.isStatic;
+    const piecewise = model.get("piecewise").includes(model.get("activation"));
     regionsBox.checked = model.get("show_regions");
-    regionsBox.disabled = !piecewise || isStatic();
+    regionsBox.disabled = !piecewise || w.isStatic;
     /** @type {HTMLElement} */ (regionsBox.parentElement).title = piecewise ? REGIONS_NOTE : `Off for ${model.get("activation")} units. ${REGIONS_NOTE}`;
-    addLayer.disabled = removeLayer.disabled = !model.get("editable") || isStatic();
+    addLayer.disabled = removeLayer.disabled = !model.get("editable") || w.isStatic;
   }
 
   function syncReadout() {
@@ -404,37 +336,15 @@ function render({ model, el }) {
     );
   }
 
-  const setTrait = (name, value) => syncTrait(model, name, value);
-  playButton.addEventListener("click", () => setTrait("playing", !model.get("playing")));
-  stepButton.addEventListener("click", () => send(model, { type: "step" }));
-  resetButton.addEventListener("click", () => send(model, { type: "reset" }));
-  addLayer.addEventListener("click", () => send(model, { type: "layers", delta: 1 }));
-  removeLayer.addEventListener("click", () => send(model, { type: "layers", delta: -1 }));
-  depthButton.addEventListener("click", () => send(model, { type: "depth_width" }));
-  dataSelect.addEventListener("change", () => setTrait("dataset", dataSelect.value));
-  activationSelect.addEventListener("change", () => setTrait("activation", activationSelect.value));
-  rateSelect.addEventListener("change", () => setTrait("lr", Number(rateSelect.value)));
-  const number = (input, name, parse) => () => {
-    const value = parse(input.value);
-    if (Number.isFinite(value)) setTrait(name, value);
-    else syncControls();
-  };
-  batchInput.addEventListener("change", number(batchInput, "batch_size", (v) => Number.parseInt(v, 10)));
-  l1Input.addEventListener("change", number(l1Input, "l1", Number.parseFloat));
-  l2Input.addEventListener("change", number(l2Input, "l2", Number.parseFloat));
-  noiseInput.addEventListener("change", number(noiseInput, "noise", Number.parseFloat));
-  splitInput.addEventListener("change", number(splitInput, "test_fraction", Number.parseFloat));
-  regionsBox.addEventListener("change", () => setTrait("show_regions", regionsBox.checked));
+  w.listen(playButton, "click", () => w.set("playing", !model.get("playing")));
+  w.listen(regionsBox, "change", () => w.set("show_regions", regionsBox.checked));
 
   // -- frames from the kernel --------------------------------------------------------------
   // Frames are drawn in an animation frame, only the newest: one that arrives while another
   // waits replaces it. Each drawn frame is reported to the kernel, which pushes the next only
   // then (or after a stall), so a browser that falls behind drops frames instead of queueing
   // them, and the picture stops when training stops.
-  let pending = 0;
-
   function drawFrame() {
-    pending = 0;
     const structure = frame ? frame.sizes.join("-") : "";
     frame = readFrame(model);
     if (frame.sizes.join("-") !== structure) {
@@ -453,16 +363,13 @@ function render({ model, el }) {
       frameTimes = frameTimes.filter((t) => now - t <= 1000);
       root.dataset.frames = String(Number(root.dataset.frames || 0) + 1);
       root.dataset.fps = String(frameTimes.length);
-      send(model, { type: "drawn", frame: count });
+      w.send({ type: "drawn", frame: count });
     }
   }
 
-  function onFrame() {
-    if (!pending) pending = requestAnimationFrame(drawFrame);
-  }
-
-  const dispose = listen(model, {
-    "change:frame": onFrame,
+  const drawSoon = w.frame(drawFrame);
+  w.observe({
+    "change:frame": () => drawSoon(),
     "change:regions": () => frame && drawMain(),
     "change:show_regions": () => {
       syncControls();
@@ -472,14 +379,6 @@ function render({ model, el }) {
     "change:region_count": syncReadout,
     "change:playing": syncControls,
     "change:activation": syncControls,
-    "change:dataset": syncControls,
-    "change:datasets": syncControls,
-    "change:lr": syncControls,
-    "change:batch_size": syncControls,
-    "change:l1": syncControls,
-    "change:l2": syncControls,
-    "change:noise": syncControls,
-    "change:test_fraction": syncControls,
     "change:editable": syncControls,
     "change:depth_width": syncDepthTable,
   });
@@ -487,11 +386,7 @@ function render({ model, el }) {
   syncControls();
   syncDepthTable();
   drawFrame();
-  return () => {
-    if (pending) cancelAnimationFrame(pending);
-    dispose();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

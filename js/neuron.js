@@ -4,13 +4,26 @@
 // wanted (the `unit` trait) and computes it first; a preview is drawn only if it belongs to the
 // unit shown now, so a stale result is never drawn.
 import "./neuron.css";
-import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
-import { colorize } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { createStatus } from "./lib/progress.js";
-import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
+import { drawScaled, sizeCanvas } from "./lib/canvas.js";
+import { fmt, focusable, h } from "./lib/dom.js";
+import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
-/** @import { Tensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, Tensor, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.NeuronExplorer (nnwidgets/widgets/neuron.py).
+ * @typedef {BaseModel & {
+ *   layers: string[], layer: string, unit: number, objective: string, objectives: string[],
+ *   maximize: boolean, steps: number, size: number, regularization: number,
+ *   unit_count: number, unit_labels: string[], unit_images: WireTensor | null,
+ *   unit_done: WireTensor | null, unit_scores: WireTensor | null, unit_dead: WireTensor | null,
+ *   preview_image: WireTensor | null, preview_unit: number, preview_label: string,
+ *   examples: WireTensor | null, top_slots: WireTensor | null, top_indices: WireTensor | null,
+ *   top_values: WireTensor | null, input_image: WireTensor | null, input_label: string,
+ *   input_activations: WireTensor | null, input_map: WireTensor | null, input_map_unit: number,
+ *   input_map_peak: number,
+ * }} NeuronModel
+ */
 
 const VIEW_SIDE = 240; // CSS pixels of the synthesized image
 const EXAMPLE_SIDE = 64; // CSS pixels of a dataset example
@@ -71,34 +84,31 @@ function tiles(model, name) {
       const [, height, width] = tensor.shape;
       const size = height * width * 3;
       const rgb = { shape: [height, width, 3], data: tensor.data.subarray(i * size, (i + 1) * size) };
-      canvases.set(i, pixelCanvas(rgbToRgba(rgb), width, height));
+      canvases.set(i, imageCanvas(rgb));
     }
     return canvases.get(i);
   };
 }
 
+/** @param {RenderProps<NeuronModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-neuron" });
   let unit = model.get("unit"); // the unit shown; the kernel learns it through the `unit` trait
   const unitTile = tiles(model, "unit_images");
   const exampleTile = tiles(model, "examples");
   let drawn = 0;
 
-  const layerSelect = h("select", { class: "nnw-layer-select" });
-  const objectiveSelect = h("select", { class: "nnw-objective-select" });
-  const directionSelect = h(
-    "select",
-    { class: "nnw-direction-select" },
-    h("option", { value: "max" }, "maximize"),
-    h("option", { value: "min" }, "minimize"),
-  );
-  const slider = h("input", {
-    type: "range",
-    min: "0",
-    step: "1",
-    class: "nnw-unit-slider",
-    "aria-label": "Unit",
-    "data-lm-suppress-shortcuts": "true", // arrow keys scrub the units, not the notebook cursor
+  const layerSelect = w.select("layer", { options: "layers", className: "nnw-layer-select" });
+  const objectiveSelect = w.select("objective", { options: "objectives", className: "nnw-objective-select" });
+  const directionSelect = w.select("maximize", {
+    options: [
+      [true, "maximize"],
+      [false, "minimize"],
+    ],
+    className: "nnw-direction-select",
   });
+  // arrow keys on the slider scrub the units, not the notebook cursor (lib/dom.js keepKeys)
+  const slider = h("input", { type: "range", min: "0", step: "1", class: "nnw-unit-slider", "aria-label": "Unit" });
   const unitOut = h("output", { class: "nnw-value nnw-unit-name" });
   const canvas = h("canvas", { class: "nnw-canvas nnw-synth", role: "img" });
   const caption = h("div", { class: "nnw-caption", "aria-live": "polite" });
@@ -107,51 +117,27 @@ function render({ model, el }) {
   const inputCanvas = h("canvas", { class: "nnw-input-canvas", role: "img" });
   const inputText = h("div", { class: "nnw-input-text" });
   const inputBox = h("div", { class: "nnw-input" }, inputCanvas, inputText);
-  const overview = h("canvas", {
-    class: "nnw-overview",
-    tabindex: "0",
-    role: "listbox",
-    "data-lm-suppress-shortcuts": "true", // arrow keys move the selection, not the notebook cursor
-    "aria-label": "Layer overview: one synthesized image per unit. Click a tile or use the arrow keys.",
-  });
+  // arrow keys move the selection, not the notebook cursor
+  const overview = focusable("canvas", { class: "nnw-overview", role: "listbox", "aria-label": "Layer overview: one synthesized image per unit. Click a tile or use the arrow keys." });
   const overviewTitle = h("div", { class: "nnw-section-title" });
-  const stepsInput = h("input", { type: "number", min: "1", max: "10000", step: "1", class: "nnw-number" });
-  const sizeInput = h("input", { type: "number", min: "4", max: "1024", step: "1", class: "nnw-number" });
-  const regInput = h("input", { type: "number", min: "0", step: "0.1", class: "nnw-number" });
-  const computeButton = h("button", { class: "nnw-button nnw-primary" }, "Compute all");
-  const stopButton = h("button", { class: "nnw-button" }, "Stop");
-  const saveButton = h("button", { class: "nnw-button", title: "Download the image as PNG" }, "Save PNG");
-  const status = createStatus(model);
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-neuron" },
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Layer", layerSelect),
-      labelled("Objective", h("span", { class: "nnw-inline" }, objectiveSelect, directionSelect)),
-      labelled("Unit", h("span", { class: "nnw-inline" }, slider, unitOut)),
-    ),
-    h(
-      "div",
-      { class: "nnw-main" },
-      h("div", { class: "nnw-stage" }, canvas, caption),
-      h("div", { class: "nnw-side" }, exampleTitle, exampleGrid, inputBox),
-    ),
+  const root = w.mount(
+    w.controls(["Layer", layerSelect], ["Objective", h("span", { class: "nnw-inline" }, objectiveSelect, directionSelect)], ["Unit", h("span", { class: "nnw-inline" }, slider, unitOut)]),
+    h("div", { class: "nnw-main" }, h("div", { class: "nnw-stage" }, canvas, caption), h("div", { class: "nnw-side" }, exampleTitle, exampleGrid, inputBox)),
     h("div", { class: "nnw-overview-box" }, overviewTitle, overview),
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Steps", stepsInput),
-      labelled("Size (px)", sizeInput),
-      labelled("Regularization", regInput),
-      h("div", { class: "nnw-buttons" }, computeButton, stopButton, saveButton),
+    w.controls(
+      ["Steps", w.number("steps", { min: "1", max: "10000", step: "1" }, { integer: true })],
+      ["Size (px)", w.number("size", { min: "4", max: "1024", step: "1" }, { integer: true })],
+      ["Regularization", w.number("regularization", { min: "0", step: "0.1" })],
+      h(
+        "div",
+        { class: "nnw-buttons" },
+        w.action("Compute all", { type: "compute_all" }, { class: "nnw-button nnw-primary" }),
+        w.action("Stop", { type: "stop" }),
+        w.savePng(canvas, () => `${model.get("layer")}-unit-${unit}.png`),
+      ),
     ),
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [layerSelect, objectiveSelect, directionSelect, stepsInput, sizeInput, regInput, computeButton, stopButton]);
 
   // -- reading the state -------------------------------------------------------------------
   const count = () => model.get("unit_count");
@@ -177,13 +163,13 @@ function render({ model, el }) {
       const verb = model.get("maximize") ? "maximizes" : "minimizes";
       caption.textContent = `Synthesized input that ${verb} ${unitName(unit)}: activation ${fmt(scores.data[unit])}${dead ? ` · dead unit: ${dead}` : ""}`;
     } else if (preview) {
-      drawScaled(ctx, pixelCanvas(rgbToRgba(preview), preview.shape[1], preview.shape[0]), 0, 0, VIEW_SIDE, VIEW_SIDE);
+      drawScaled(ctx, /** @type {HTMLCanvasElement} */ (imageCanvas(preview)), 0, 0, VIEW_SIDE, VIEW_SIDE);
       source = "preview";
       caption.textContent = `${unitName(unit)}: ${model.get("preview_label")}`;
     } else {
       ctx.fillStyle = "rgba(127,127,127,0.12)";
       ctx.fillRect(0, 0, VIEW_SIDE, VIEW_SIDE);
-      caption.textContent = isStatic()
+      caption.textContent = w.isStatic
         ? `${unitName(unit)}: not computed when the page was saved`
         : `${unitName(unit)}: queued, computed next`;
     }
@@ -224,8 +210,8 @@ function render({ model, el }) {
             class: "nnw-example",
             title: `dataset image #${index}: activation ${fmt(value)}. Click to choose it as the input.`,
             "data-index": String(index),
-            disabled: isStatic(),
-            onclick: () => send(model, { type: "choose_example", index }),
+            disabled: w.isStatic,
+            onclick: () => w.send({ type: "choose_example", index }),
           },
           thumb,
           h("span", { class: "nnw-example-value" }, fmt(value, 2)),
@@ -241,13 +227,11 @@ function render({ model, el }) {
     inputBox.hidden = !image || !values;
     if (!image || !values) return;
     const ctx = sizeCanvas(inputCanvas, INPUT_SIDE, INPUT_SIDE);
-    drawScaled(ctx, pixelCanvas(rgbToRgba(image), image.shape[1], image.shape[0]), 0, 0, INPUT_SIDE, INPUT_SIDE);
+    drawScaled(ctx, /** @type {HTMLCanvasElement} */ (imageCanvas(image)), 0, 0, INPUT_SIDE, INPUT_SIDE);
     const map = model.get("input_map_unit") === unit ? getTensor(model, "input_map") : null;
     let where = "";
     if (map) {
-      const lut = /** @type {Tensor} */ (getTensor(model, "colormap_sequential")).data;
-      const colours = colorize(map.data, 255, lut, 0.75, 1);
-      drawScaled(ctx, pixelCanvas(colours, map.shape[1], map.shape[0]), 0, 0, INPUT_SIDE, INPUT_SIDE);
+      drawScaled(ctx, overlayCanvas(map, 255, lutOf(model, "colormap_sequential"), 0.75, 1), 0, 0, INPUT_SIDE, INPUT_SIDE);
       const peak = model.get("input_map_peak");
       where = peak > 0 ? ` · colour: where it fires (up to ${fmt(peak)})` : " · it does not fire anywhere on this image";
     }
@@ -332,16 +316,16 @@ function render({ model, el }) {
     unit = next;
     drawUnit();
     drawOverview();
-    syncTrait(model, "unit", unit);
+    w.set("unit", unit);
   }
 
-  slider.addEventListener("input", () => select(Number(slider.value)));
-  overview.addEventListener("click", (event) => {
+  w.listen(slider, "input", () => select(Number(slider.value)));
+  w.listen(overview, "click", (event) => {
     const u = unitAt(event);
     if (u !== null) select(u);
     overview.focus();
   });
-  overview.addEventListener("keydown", (event) => {
+  w.listen(overview, "keydown", (event) => {
     const { columns } = overviewGeometry();
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns, ArrowDown: columns, Home: -unit, End: count() };
     if (!(event.key in moves)) return;
@@ -352,45 +336,15 @@ function render({ model, el }) {
 
   // -- settings ------------------------------------------------------------------------
   function syncControls() {
-    layerSelect.replaceChildren(...model.get("layers").map((name) => h("option", { value: name }, name)));
-    layerSelect.value = model.get("layer");
-    objectiveSelect.replaceChildren(...model.get("objectives").map((name) => h("option", { value: name }, name)));
-    objectiveSelect.value = model.get("objective");
-    directionSelect.value = model.get("maximize") ? "max" : "min";
     slider.max = String(Math.max(count() - 1, 0));
-    stepsInput.value = String(model.get("steps"));
-    sizeInput.value = String(model.get("size"));
-    regInput.value = String(model.get("regularization"));
   }
-
-  const setTrait = (name, value) => syncTrait(model, name, value);
-  layerSelect.addEventListener("change", () => setTrait("layer", layerSelect.value));
-  objectiveSelect.addEventListener("change", () => setTrait("objective", objectiveSelect.value));
-  directionSelect.addEventListener("change", () => setTrait("maximize", directionSelect.value === "max"));
-  const numberSetter = (input, name, parse) => () => {
-    const value = parse(input.value);
-    if (Number.isFinite(value)) setTrait(name, value);
-    else syncControls();
-  };
-  stepsInput.addEventListener("change", numberSetter(stepsInput, "steps", (v) => Number.parseInt(v, 10)));
-  sizeInput.addEventListener("change", numberSetter(sizeInput, "size", (v) => Number.parseInt(v, 10)));
-  regInput.addEventListener("change", numberSetter(regInput, "regularization", Number.parseFloat));
-  computeButton.addEventListener("click", () => send(model, { type: "compute_all" }));
-  stopButton.addEventListener("click", () => send(model, { type: "stop" }));
-  saveButton.addEventListener("click", () => {
-    const link = h("a", {
-      href: canvas.toDataURL("image/png"),
-      download: `${model.get("layer")}-unit-${unit}.png`,
-    });
-    link.click();
-  });
 
   // -- kernel updates ------------------------------------------------------------------
   const redraw = () => {
     drawUnit();
     drawOverview();
   };
-  const dispose = listen(model, {
+  w.observe({
     "change:unit_images": redraw,
     "change:unit_done": redraw,
     "change:unit_scores": drawUnit,
@@ -413,22 +367,11 @@ function render({ model, el }) {
       syncControls();
       redraw();
     },
-    "change:layers": syncControls,
-    "change:layer": syncControls,
-    "change:objectives": syncControls,
-    "change:objective": syncControls,
-    "change:maximize": syncControls,
-    "change:steps": syncControls,
-    "change:size": syncControls,
-    "change:regularization": syncControls,
   });
 
   syncControls();
   redraw();
-  return () => {
-    dispose();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

@@ -3,15 +3,29 @@
 // once, answered at once from the sweep's cache when there is one, and confirmed by the
 // kernel's exact result for the latest request only (older results are never drawn).
 import "./occlusion.css";
-import { barsKey, renderBars } from "./lib/bars.js";
-import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
-import { colorize, createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { nearestPosition, pixelAt, windowStart } from "./lib/pointer.js";
-import { createStatus } from "./lib/progress.js";
-import { isStatic, kernelOnly, send, setTrait as syncTrait } from "./lib/kernel.js";
+import { drawScaled, sizeCanvas } from "./lib/canvas.js";
+import { createLegend } from "./lib/colormap.js";
+import { fmt, focusable, h, labelled } from "./lib/dom.js";
+import { pixelAt, windowStart } from "./lib/pointer.js";
+import { createWidget, imageCanvas, lutOf, overlayCanvas } from "./lib/widget.js";
+import { createClassBars } from "./occlusion/bars.js";
 import { getTensor } from "./lib/wire.js";
-/** @import { Tensor } from "./lib/types.js" */
+/** @import { BaseModel, RenderProps, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.OcclusionExplorer (nnwidgets/widgets/occlusion.py).
+ * @typedef {BaseModel & {
+ *   image: WireTensor | null, fill_image: WireTensor | null, image_size: number[],
+ *   labels: string[], clean_probs: WireTensor | null, occluded_probs: WireTensor | null,
+ *   probe: number[] | null, probe_id: number, heatmap_view: WireTensor | null,
+ *   heatmap_limit: number, heatmap_peak: number, heatmap_sign: number, sweep_done: number[],
+ *   heatmap_units: string, sweep_probs: WireTensor | null, sweep_classes: WireTensor | null,
+ *   sweep_geometry: {window?: number[], stride: number[], counts: number[]},
+ *   window: number[], stride: number[], fill: string, fills: string[], fill_value: number,
+ *   target: number, value_mode: string, value_modes: Record<string, string>,
+ *   color_scale: string, color_scales: Record<string, string>, opacity: number, top_k: number,
+ * }} OcclusionModel
+ */
 
 const VIEW_SIDE = 360; // CSS pixels of the image's longer side
 const NEGLIGIBLE = 0.01; // largest |drop in probability| below which the legend calls the map negligible
@@ -33,7 +47,9 @@ function legendLines({ peak, mode, done, busy }) {
   return { detail: `largest effect ${signed}`, note: notes.join(" ") };
 }
 
+/** @param {RenderProps<OcclusionModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-occlusion", heading: true });
   let image = null; // offscreen canvas of the displayed image
   let fill = null; // offscreen canvas of the fill
   let overlay = null; // offscreen canvas of the coloured map
@@ -42,82 +58,47 @@ function render({ model, el }) {
   let hover = null;
   let sentAt = 0;
   let drawn = 0;
-  let pendingMove = null;
 
-  const canvas = h("canvas", {
-    class: "nnw-canvas",
-    tabindex: "0",
-    role: "img",
-    "data-lm-suppress-shortcuts": "true", // arrow keys move the occluder, not the notebook cursor
-    "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it.",
-  });
+  // arrow keys move the occluder, not the notebook cursor
+  const canvas = focusable("canvas", { class: "nnw-canvas", role: "img", "aria-label": "Image. Click or drag to occlude a patch; arrow keys move the patch, Escape removes it." });
   const legend = createLegend();
-  const status = createStatus(model);
-  const heading = h("div", { class: "nnw-heading" });
-  const source = h("div", { class: "nnw-source", "aria-live": "polite" });
-  const bars = h("div", { class: "nnw-bars" });
+  const classes = createClassBars(w);
 
-  const windowInput = h("input", { type: "range", min: "1", step: "1" });
-  const strideInput = h("input", { type: "range", min: "1", step: "1" });
+  const windowInput = w.kernelOnly(h("input", { type: "range", min: "1", step: "1" }));
+  const strideInput = w.kernelOnly(h("input", { type: "range", min: "1", step: "1" }));
   const windowOut = h("output", { class: "nnw-value" });
   const strideOut = h("output", { class: "nnw-value" });
-  const fillSelect = h(
-    "select",
-    {},
-    ...["zero", "mean", "blur", "value"].map((v) => h("option", { value: v }, v)),
-  );
-  const fillValue = h("input", { type: "number", step: "0.1", class: "nnw-number", "aria-label": "Fill value" });
-  const modeSelect = h(
-    "select",
-    {},
-    h("option", { value: "probability" }, "drop in probability"),
-    h("option", { value: "raw" }, "drop in raw output"),
-  );
-  const scaleSelect = h(
-    "select",
-    {},
-    h("option", { value: "fixed" }, "0 to 1 (fixed)"),
-    h("option", { value: "fit" }, "fit to this map"),
-  );
-  const opacityInput = h("input", { type: "range", min: "0", max: "1", step: "0.05" });
-  const targetSelect = h("select", { class: "nnw-target-select" });
-  const sweepButton = h("button", { class: "nnw-button nnw-primary" }, "Sweep");
-  const stopButton = h("button", { class: "nnw-button" }, "Stop");
-  const clearButton = h("button", { class: "nnw-button" }, "Clear");
-  const saveButton = h("button", { class: "nnw-button", title: "Download the view as PNG" }, "Save PNG");
+  const fillSelect = w.select("fill", { options: "fills" });
+  const fillValue = w.number("fill_value", { step: "0.1", "aria-label": "Fill value" });
+  const modeSelect = w.select("value_mode", { options: "value_modes" });
+  const scaleSelect = w.select("color_scale", { options: "color_scales" });
+  const opacityInput = w.number("opacity", { type: "range", min: "0", max: "1", step: "0.05" }, { event: "input", kernel: false });
+  const targetSelect = w.select("target", {
+    options: () => model.get("labels").map((label, i) => /** @type {[number, string]} */ ([i, label])),
+    watch: ["labels"],
+    className: "nnw-target-select",
+  });
+  const sweepButton = w.action("Sweep", { type: "sweep" }, { class: "nnw-button nnw-primary" });
+  const stopButton = w.action("Stop", { type: "stop" });
+  const clearButton = w.kernelOnly(h("button", { class: "nnw-button" }, "Clear"));
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-occlusion" },
-    heading,
+  const root = w.mount(
     h(
       "div",
       { class: "nnw-main" },
       h("div", { class: "nnw-stage" }, canvas, legend.el),
-      h(
-        "div",
-        { class: "nnw-side" },
-        labelled("Target class", targetSelect),
-        source,
-        bars,
-        barsKey("occluded"),
-      ),
+      h("div", { class: "nnw-side" }, labelled("Target class", targetSelect), ...classes.els),
     ),
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Window", h("span", { class: "nnw-inline" }, windowInput, windowOut)),
-      labelled("Stride", h("span", { class: "nnw-inline" }, strideInput, strideOut)),
-      labelled("Fill", h("span", { class: "nnw-inline" }, fillSelect, fillValue)),
-      labelled("Map", modeSelect),
-      labelled("Scale", scaleSelect),
-      labelled("Opacity", opacityInput),
-      h("div", { class: "nnw-buttons" }, sweepButton, stopButton, clearButton, saveButton),
+    w.controls(
+      ["Window", h("span", { class: "nnw-inline" }, windowInput, windowOut)],
+      ["Stride", h("span", { class: "nnw-inline" }, strideInput, strideOut)],
+      ["Fill", h("span", { class: "nnw-inline" }, fillSelect, fillValue)],
+      ["Map", modeSelect],
+      ["Scale", scaleSelect],
+      ["Opacity", opacityInput],
+      h("div", { class: "nnw-buttons" }, sweepButton, stopButton, clearButton, w.savePng(canvas, "occlusion.png", "Download the view as PNG")),
     ),
-    status.el,
   );
-  el.append(root);
-  kernelOnly(root, [windowInput, strideInput, fillSelect, fillValue, modeSelect, scaleSelect, targetSelect, sweepButton, stopButton, clearButton]);
 
   // -- geometry ------------------------------------------------------------------------
   const inputSize = () => model.get("image_size"); // [H, W] of the model input
@@ -136,14 +117,14 @@ function render({ model, el }) {
   function loadImages() {
     const img = getTensor(model, "image");
     const fil = getTensor(model, "fill_image");
-    image = img && pixelCanvas(rgbToRgba(img), img.shape[1], img.shape[0]);
-    fill = fil && pixelCanvas(rgbToRgba(fil), fil.shape[1], fil.shape[0]);
+    image = imageCanvas(img);
+    fill = imageCanvas(fil);
   }
 
   function loadOverlay() {
     const map = getTensor(model, "heatmap_view");
     const sign = model.get("heatmap_sign");
-    const lut = /** @type {Tensor} */ (getTensor(model, sign === 0 ? "colormap" : "colormap_sequential")).data;
+    const lut = lutOf(model, sign === 0 ? "colormap" : "colormap_sequential");
     const limit = model.get("heatmap_limit");
     legend.el.hidden = map === null;
     if (map === null) {
@@ -151,7 +132,7 @@ function render({ model, el }) {
       root.dataset.sweep = "none";
       return;
     }
-    overlay = pixelCanvas(colorize(map.data, limit, lut, model.get("opacity"), sign), map.shape[1], map.shape[0]);
+    overlay = overlayCanvas(map, limit, lut, model.get("opacity"), sign);
     const lines = legendLines({
       peak: model.get("heatmap_peak"),
       mode: model.get("value_mode"),
@@ -207,74 +188,8 @@ function render({ model, el }) {
   }
 
   // -- readout: exact, instant from the sweep cache, or original ------------------------
-  function cachedProbs(probe) {
-    const probs = getTensor(model, "sweep_probs");
-    const classes = getTensor(model, "sweep_classes");
-    const geometry = model.get("sweep_geometry");
-    const [wh, ww] = model.get("window");
-    if (!probs || !classes || !geometry.window || geometry.window[0] !== wh || geometry.window[1] !== ww) return null;
-    const i = nearestPosition(probe.y, geometry.stride[0], geometry.counts[0]);
-    const j = nearestPosition(probe.x, geometry.stride[1], geometry.counts[1]);
-    const row = (i * geometry.counts[1] + j) * classes.data.length;
-    const values = new Map();
-    classes.data.forEach((cls, k) => values.set(cls, probs.data[row + k]));
-    return values;
-  }
-
   function readout() {
-    const clean = /** @type {Tensor} */ (getTensor(model, "clean_probs")).data;
-    const labels = model.get("labels");
-    const target = model.get("target");
-    const probe = shownProbe();
-    let after = null;
-    let kind = "none";
-    if (probe) {
-      const exact = model.get("probe_id") === requestId && model.get("occluded_probs") !== null;
-      if (exact) {
-        const probs = /** @type {Tensor} */ (getTensor(model, "occluded_probs")).data;
-        after = (cls) => probs[cls];
-        kind = "exact";
-      } else {
-        const cached = cachedProbs(probe);
-        if (cached) {
-          after = (cls) => (cached.has(cls) ? cached.get(cls) : null);
-          kind = "sweep";
-        } else {
-          kind = "pending";
-        }
-      }
-    }
-    const order = Array.from(clean.keys()).sort((a, b) => clean[b] - clean[a]);
-    const shown = [...new Set([...order.slice(0, model.get("top_k")), target])];
-    renderBars(
-      bars,
-      shown.map((cls) => ({
-        label: labels[cls],
-        cls,
-        before: clean[cls],
-        after: after ? after(cls) : null,
-        target: cls === target,
-      })),
-      selectTarget,
-    );
-    source.textContent = {
-      none: "Original prediction. Click the image to occlude a patch.",
-      exact: "Occluded: exact result from the kernel.",
-      sweep: isStatic()
-        ? "Occluded: answered from the sweep's saved results (nearest swept position); the exact result needs a running kernel."
-        : "Occluded: instant estimate from the sweep (nearest swept position); exact result on its way.",
-      pending: isStatic()
-        ? "Occluded: this position needs a running kernel (the saved page has no complete sweep to answer from)."
-        : "Occluded: computing…",
-    }[kind];
-    root.dataset.source = kind;
-    const top = order[0];
-    heading.replaceChildren(
-      "Predicted ",
-      h("b", {}, labels[top]),
-      ` (${(100 * clean[top]).toFixed(1)}%) · mapping class `,
-      h("b", {}, labels[target]),
-    );
+    classes.update(shownProbe(), model.get("probe_id") === requestId);
   }
 
   // -- controls from traits -------------------------------------------------------------
@@ -288,34 +203,16 @@ function render({ model, el }) {
     strideInput.value = String(sh);
     windowOut.textContent = `${model.get("window").join("×")} px`;
     strideOut.textContent = `${model.get("stride").join("×")} px`;
-    fillSelect.value = model.get("fill");
-    fillValue.value = String(model.get("fill_value"));
     fillValue.hidden = model.get("fill") !== "value";
-    modeSelect.value = model.get("value_mode");
-    scaleSelect.value = model.get("color_scale");
     const raw = model.get("value_mode") === "raw";
-    scaleSelect.disabled = raw || isStatic();
+    scaleSelect.disabled = raw || w.isStatic;
     scaleSelect.title = raw ? "raw outputs have no fixed range: the scale fits the map" : "";
-    opacityInput.value = String(model.get("opacity"));
-    const labels = model.get("labels");
-    if (targetSelect.options.length !== labels.length) {
-      targetSelect.replaceChildren(...labels.map((label, i) => h("option", { value: String(i) }, label)));
-    }
-    targetSelect.value = String(model.get("target"));
     const busy = model.get("busy");
-    stopButton.disabled = !busy || isStatic();
+    stopButton.disabled = !busy || w.isStatic;
     sweepButton.textContent = model.get("sweep_probs") !== null ? "Sweep again" : "Sweep";
   }
 
   // -- user actions --------------------------------------------------------------------
-  function setTrait(name, value) {
-    syncTrait(model, name, value);
-  }
-
-  function selectTarget(cls) {
-    setTrait("target", cls);
-  }
-
   function probeAt(row, col) {
     const [height, width] = inputSize();
     const [wh, ww] = model.get("window");
@@ -325,7 +222,7 @@ function render({ model, el }) {
     requestId = Math.max(requestId, model.get("probe_id")) + 1;
     wanted = { y, x, id: requestId };
     sentAt = performance.now();
-    send(model, { type: "probe", y, x, id: requestId });
+    w.send({ type: "probe", y, x, id: requestId });
     draw();
     readout();
   }
@@ -342,27 +239,20 @@ function render({ model, el }) {
     draw();
   }
 
-  canvas.addEventListener("pointerdown", (event) => {
+  const probeSoon = w.frame((pixel) => probeAt(pixel.row, pixel.col)); // one probe per frame while dragging
+  w.listen(canvas, "pointerdown", (event) => {
     canvas.setPointerCapture(event.pointerId);
     canvas.focus();
     const { row, col } = fromEvent(event);
     probeAt(row, col);
   });
-  canvas.addEventListener("pointermove", (event) => {
+  w.listen(canvas, "pointermove", (event) => {
     const pixel = fromEvent(event);
-    if (event.buttons & 1) {
-      if (pendingMove === null) {
-        pendingMove = requestAnimationFrame(() => {
-          pendingMove = null;
-          probeAt(pixel.row, pixel.col);
-        });
-      }
-    } else {
-      hoverAt(pixel.inside ? pixel : null);
-    }
+    if (event.buttons & 1) probeSoon(pixel);
+    else hoverAt(pixel.inside ? pixel : null);
   });
-  canvas.addEventListener("pointerleave", () => hoverAt(null));
-  canvas.addEventListener("keydown", (event) => {
+  w.listen(canvas, "pointerleave", () => hoverAt(null));
+  w.listen(canvas, "keydown", (event) => {
     const [height, width] = inputSize();
     const [wh, ww] = model.get("window");
     const [sh, sw] = model.get("stride");
@@ -384,45 +274,26 @@ function render({ model, el }) {
 
   function clearProbe() {
     wanted = null;
-    send(model, { type: "clear" });
+    w.send({ type: "clear" });
     draw();
     readout();
   }
 
-  windowInput.addEventListener("input", () => {
+  w.listen(windowInput, "input", () => {
     windowOut.textContent = `${windowInput.value}×${windowInput.value} px`;
   });
-  windowInput.addEventListener("change", () => {
+  w.listen(windowInput, "change", () => {
     const v = Number(windowInput.value);
-    setTrait("window", [v, v]);
+    w.set("window", [v, v]);
   });
-  strideInput.addEventListener("input", () => {
+  w.listen(strideInput, "input", () => {
     strideOut.textContent = `${strideInput.value}×${strideInput.value} px`;
   });
-  strideInput.addEventListener("change", () => {
+  w.listen(strideInput, "change", () => {
     const v = Number(strideInput.value);
-    setTrait("stride", [v, v]);
+    w.set("stride", [v, v]);
   });
-  fillSelect.addEventListener("change", () => setTrait("fill", fillSelect.value));
-  fillValue.addEventListener("change", () => {
-    const v = Number(fillValue.value);
-    if (fillValue.value.trim() !== "" && Number.isFinite(v)) setTrait("fill_value", v);
-    else syncControls(); // not a number: show the kernel's value again
-  });
-  modeSelect.addEventListener("change", () => setTrait("value_mode", modeSelect.value));
-  scaleSelect.addEventListener("change", () => setTrait("color_scale", scaleSelect.value));
-  opacityInput.addEventListener("input", () => setTrait("opacity", Number(opacityInput.value)));
-  targetSelect.addEventListener("change", () => selectTarget(Number(targetSelect.value)));
-  sweepButton.addEventListener("click", () => send(model, { type: "sweep" }));
-  stopButton.addEventListener("click", () => send(model, { type: "stop" }));
-  clearButton.addEventListener("click", clearProbe);
-  saveButton.addEventListener("click", () => {
-    canvas.toBlob((blob) => {
-      const link = h("a", { href: URL.createObjectURL(/** @type {Blob} */ (blob)), download: "occlusion.png" });
-      link.click();
-      URL.revokeObjectURL(link.href);
-    });
-  });
+  w.listen(clearButton, "click", clearProbe);
 
   // -- kernel updates ------------------------------------------------------------------
   function onProbeResult() {
@@ -443,7 +314,7 @@ function render({ model, el }) {
   draw();
   readout();
 
-  const dispose = listen(model, {
+  w.observe({
     "change:image": () => {
       loadImages();
       draw();
@@ -506,10 +377,7 @@ function render({ model, el }) {
     },
   });
 
-  return () => {
-    dispose();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

@@ -7,30 +7,38 @@
 import "./text.css";
 import { sizeCanvas } from "./lib/canvas.js";
 import { createLegend } from "./lib/colormap.js";
-import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { kernelOnly, send, setTrait } from "./lib/kernel.js";
-import { createStatus } from "./lib/progress.js";
+import { fmt, focusable, h } from "./lib/dom.js";
+import { createFinder } from "./text/finder.js";
 import { charAtCell, layoutText } from "./lib/textgrid.js";
-/** @import { Tensor } from "./lib/types.js" */
+import { createWidget, lutOf } from "./lib/widget.js";
 import { getTensor } from "./lib/wire.js";
+/** @import { BaseModel, RenderProps, WireTensor } from "./lib/types.js" */
+
+/**
+ * The synced traits of nnwidgets.TextNeuronExplorer (nnwidgets/widgets/text.py).
+ * @typedef {BaseModel & {
+ *   text: string, layers: string[], layer_sizes: number[], symbols: string[],
+ *   activations: WireTensor | null, unit_limits: WireTensor | null,
+ *   unknown_mask: WireTensor | null, top_ids: WireTensor | null, top_probs: WireTensor | null,
+ *   ranking: {pattern?: string, matched?: number, units?: {layer: string, unit: number, auc: number, sign: number}[]},
+ *   ranking_mask: WireTensor | null, layer: string, unit: number,
+ * }} TextModel
+ */
 
 const VIEW_HEIGHT = 420; // CSS pixels of the text panel at most
 const LINE = 18; // CSS pixels per text row
 const FONT_SIZE = 13;
 const PAD = 6;
 const LEGEND_WIDTH = 260;
-const PRESETS = [
-  ["quoted strings", String.raw`"[^"\n]*"|'[^'\n]*'`],
-  ["indentation", String.raw`^[ \t]+`],
-  ["URLs", String.raw`https?://[^\s'"]+`],
-];
 
 /** How a vocabulary entry or character is shown in labels. */
 function visible(symbol) {
   return { "\n": "↵", " ": "␣", "\t": "⇥", "": "?" }[symbol] ?? symbol;
 }
 
+/** @param {RenderProps<TextModel>} props */
 function render({ model, el }) {
+  const w = createWidget(model, el, { className: "nnw-text" });
   let hovered = -1;
   let drawn = 0;
   let layout = null;
@@ -38,76 +46,36 @@ function render({ model, el }) {
   let font = `${FONT_SIZE}px monospace`;
   let lineStarts = [0];
 
-  const layerSelect = h("select", { class: "nnw-layer-select", "aria-label": "Layer" });
-  const slider = h("input", {
-    type: "range",
-    min: "0",
-    step: "1",
-    class: "nnw-unit-slider",
-    "aria-label": "Unit",
-    "data-lm-suppress-shortcuts": "true", // arrow keys change the unit, not the notebook cell
+  const layerSelect = w.select("layer", {
+    options: "layers",
+    className: "nnw-layer-select",
+    label: "Layer",
+    kernel: false, // answered here, from the activations already sent
+    onChange: (name) => select(name, unit()),
   });
+  // arrow keys on the slider change the unit, not the notebook cell (lib/dom.js keepKeys)
+  const slider = h("input", { type: "range", min: "0", step: "1", class: "nnw-unit-slider", "aria-label": "Unit" });
   const unitOut = h("output", { class: "nnw-value nnw-unit-name" });
   const legend = createLegend();
   const canvas = h("canvas", { class: "nnw-canvas nnw-text-canvas", role: "img" });
   const spacer = h("div", { class: "nnw-text-spacer" }, canvas);
-  const scroller = h(
+  const scroller = focusable(
     "div",
     {
       class: "nnw-text-scroll",
-      tabindex: "0",
-      "data-lm-suppress-shortcuts": "true",
       "aria-label": "The text, coloured by the selected unit. Left and right arrow keys change the unit.",
     },
     spacer,
   );
   const readout = h("div", { class: "nnw-readout", "aria-live": "polite" });
-  const patternInput = h("input", {
-    type: "text",
-    class: "nnw-pattern",
-    placeholder: "a regular expression, e.g. https?://\\S+",
-    "aria-label": "Regular expression",
-    spellcheck: "false",
-    "data-lm-suppress-shortcuts": "true",
-  });
-  const findButton = h("button", { class: "nnw-button nnw-primary nnw-find" }, "Find units");
-  const presetButtons = PRESETS.map(([label, pattern]) =>
-    h("button", { class: "nnw-button nnw-preset", "data-pattern": pattern, title: pattern }, label),
-  );
-  const showMatches = h("input", { type: "checkbox", class: "nnw-show-matches", checked: true });
-  const rankingTitle = h("div", { class: "nnw-section-title" });
-  const rankingList = h("div", { class: "nnw-ranking", role: "list" });
-  const status = createStatus(model);
+  const finder = createFinder(w, { select: (layer, u) => select(layer, u), onUnderline: () => draw() });
 
-  const root = h(
-    "div",
-    { class: "nnw nnw-text" },
-    h(
-      "div",
-      { class: "nnw-controls" },
-      labelled("Layer", layerSelect),
-      labelled("Unit", h("span", { class: "nnw-inline" }, slider, unitOut)),
-      legend.el,
-    ),
+  const root = w.mount(
+    w.controls(["Layer", layerSelect], ["Unit", h("span", { class: "nnw-inline" }, slider, unitOut)], legend.el),
     scroller,
     readout,
-    h(
-      "div",
-      { class: "nnw-find-box" },
-      h(
-        "div",
-        { class: "nnw-find-form" },
-        labelled("Find units", h("span", { class: "nnw-inline" }, patternInput, findButton)),
-        h("span", { class: "nnw-presets" }, ...presetButtons),
-        h("label", { class: "nnw-inline nnw-check" }, showMatches, "underline matches"),
-      ),
-      rankingTitle,
-      rankingList,
-    ),
-    status.el,
+    finder.el,
   );
-  el.append(root);
-  kernelOnly(root, [patternInput, findButton, ...presetButtons]);
 
   // -- reading the state -------------------------------------------------------------------
   const text = () => model.get("text");
@@ -126,7 +94,7 @@ function render({ model, el }) {
   const decode = () => {
     codes = getTensor(model, "activations");
     limits = getTensor(model, "unit_limits");
-    lut = /** @type {Tensor} */ (getTensor(model, "colormap")).data;
+    lut = lutOf(model, "colormap");
     unknown = getTensor(model, "unknown_mask");
     topIds = getTensor(model, "top_ids");
     topProbs = getTensor(model, "top_probs");
@@ -171,7 +139,7 @@ function render({ model, el }) {
     const t = text();
     const first = Math.max(0, Math.floor((top - PAD) / LINE));
     const last = Math.min(layout.rows - 1, Math.floor((top + height - PAD) / LINE));
-    const underline = showMatches.checked && matches && matches.shape[0] === t.length;
+    const underline = finder.underline() && matches && matches.shape[0] === t.length;
     for (let r = first; r <= last; r++) {
       const y = PAD + r * LINE - top;
       for (let i = layout.rowStart[r]; i < layout.rowStart[r + 1]; i++) {
@@ -219,23 +187,10 @@ function render({ model, el }) {
     canvas.setAttribute("aria-label", `The text coloured by ${model.get("layer")}, unit ${unit()}`);
   }
 
-  let pending = false;
-  const drawSoon = () => {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      draw();
-    });
-  };
+  const drawSoon = w.frame(draw);
 
   // -- the selected unit -------------------------------------------------------------------
   function syncControls() {
-    const names = layers();
-    if (layerSelect.options.length !== names.length || [...layerSelect.options].some((o, i) => o.value !== names[i])) {
-      layerSelect.replaceChildren(...names.map((name) => h("option", { value: name }, name)));
-    }
-    layerSelect.value = model.get("layer");
     const size = sizes()[layerIndex()] ?? 1;
     slider.max = String(size - 1);
     slider.value = String(unit());
@@ -257,24 +212,23 @@ function render({ model, el }) {
     const next = Math.min(Math.max(0, u), sizes()[index] - 1);
     if (layerName === model.get("layer") && next === unit()) return;
     model.set("layer", layerName);
-    setTrait(model, "unit", next); // one sync message carries both
+    w.set("unit", next); // one sync message carries both
     // drawn at once from the state, not after the kernel's echo
     syncControls();
     draw();
     updateReadout();
-    drawRanking();
+    finder.update();
   }
 
-  slider.addEventListener("input", () => select(model.get("layer"), Number(slider.value)));
-  layerSelect.addEventListener("change", () => select(layerSelect.value, unit()));
-  scroller.addEventListener("keydown", (event) => {
+  w.listen(slider, "input", () => select(model.get("layer"), Number(slider.value)));
+  w.listen(scroller, "keydown", (event) => {
     const moves = { ArrowLeft: -1, ArrowRight: 1 };
     if (!(event.key in moves)) return;
     event.preventDefault();
     event.stopPropagation();
     select(model.get("layer"), unit() + moves[event.key]);
   });
-  scroller.addEventListener("scroll", drawSoon);
+  w.listen(scroller, "scroll", () => drawSoon());
 
   // -- hover: the value and the model's next-character predictions ----------------------------
   function charAt(event) {
@@ -332,72 +286,12 @@ function render({ model, el }) {
     root.dataset.hovered = String(i);
   }
 
-  canvas.addEventListener("mousemove", (event) => {
-    const i = charAt(event);
+  w.hover(canvas, charAt, (i) => {
     if (i === hovered) return;
     hovered = i;
     updateReadout();
     drawSoon();
-  });
-  canvas.addEventListener("mouseleave", () => {
-    hovered = -1;
-    updateReadout();
-    drawSoon();
-  });
-
-  // -- Find units ------------------------------------------------------------------------------
-  function find(pattern) {
-    patternInput.value = pattern;
-    send(model, { type: "find_units", pattern });
-  }
-  findButton.addEventListener("click", () => find(patternInput.value));
-  patternInput.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter") return;
-    event.preventDefault();
-    event.stopPropagation(); // Enter searches; it does not run the notebook cell
-    find(patternInput.value);
-  });
-  for (const button of presetButtons) button.addEventListener("click", () => find(button.dataset.pattern));
-  showMatches.addEventListener("change", draw);
-
-  const showPattern = () => {
-    const pattern = model.get("ranking")?.pattern;
-    if (pattern) patternInput.value = pattern;
-  };
-
-  function drawRanking() {
-    const ranking = model.get("ranking") || {};
-    const units = ranking.units || [];
-    if (!units.length) {
-      rankingTitle.textContent = "";
-      rankingList.replaceChildren();
-      return;
-    }
-    rankingTitle.textContent = `Units that best tell the ${ranking.matched.toLocaleString()} characters matching /${ranking.pattern}/ from the rest (AUC: 1 or 0 separate perfectly, 0.5 not at all). Click one to select it.`;
-    const current = model.get("layer");
-    rankingList.replaceChildren(
-      ...units.map((entry, rank) => {
-        const chosen = entry.layer === current && entry.unit === unit();
-        const direction = entry.sign > 0 ? "higher on matches" : "lower on matches";
-        return h(
-          "button",
-          {
-            class: `nnw-rank${chosen ? " nnw-chosen" : ""}`,
-            role: "listitem",
-            "aria-pressed": chosen ? "true" : "false",
-            "data-layer": entry.layer,
-            "data-unit": String(entry.unit),
-            title: `Select ${entry.layer}, unit ${entry.unit}`,
-            onclick: () => select(entry.layer, entry.unit),
-          },
-          h("span", { class: "nnw-rank-n" }, `${rank + 1}.`),
-          h("span", { class: "nnw-rank-name" }, `${entry.layer} · unit ${entry.unit}`),
-          h("span", { class: "nnw-rank-auc" }, `AUC ${entry.auc.toFixed(3)}`),
-          h("span", { class: `nnw-rank-sign ${entry.sign > 0 ? "nnw-up" : "nnw-down"}` }, `${entry.sign > 0 ? "▲" : "▼"} ${direction}`),
-        );
-      }),
-    );
-  }
+  }, -1);
 
   // -- kernel updates --------------------------------------------------------------------------
   const redrawAll = () => {
@@ -410,9 +304,9 @@ function render({ model, el }) {
     syncControls();
     draw();
     updateReadout();
-    drawRanking();
+    finder.update();
   };
-  const dispose = listen(model, {
+  w.observe({
     "change:text": redrawAll,
     "change:activations": redrawAll,
     "change:unit_limits": redrawAll,
@@ -420,10 +314,6 @@ function render({ model, el }) {
     "change:layers": redrawAll,
     "change:layer": selectionChanged,
     "change:unit": selectionChanged,
-    "change:ranking": () => {
-      drawRanking();
-      showPattern();
-    },
     "change:ranking_mask": () => {
       decodeMatches();
       draw();
@@ -431,19 +321,14 @@ function render({ model, el }) {
   });
   const resize = new ResizeObserver(() => relayout());
   resize.observe(scroller);
+  w.onCleanup(() => resize.disconnect());
 
   decode();
   decodeMatches();
   syncControls();
   relayout();
   updateReadout();
-  drawRanking();
-  showPattern();
-  return () => {
-    dispose();
-    resize.disconnect();
-    status.dispose();
-  };
+  return w.cleanup;
 }
 
 export default { render };

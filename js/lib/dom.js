@@ -53,6 +53,21 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 /**
+ * A focusable element (canvas, list, scroll box) driven by keys: it takes the focus on Tab
+ * and keeps its keys in the notebook (see `keepKeys`), so arrow keys move what it shows.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, unknown>} attrs
+ * @param {...unknown} children
+ * @returns {HTMLElementTagNameMap[K]}
+ */
+export function focusable(tag, attrs, ...children) {
+  const el = h(tag, { tabindex: "0", ...attrs }, ...children);
+  keepKeys(el);
+  return el;
+}
+
+/**
  * A labelled control: a small caption above `control`.
  * @param {string} text
  * @param {Node} control
@@ -62,13 +77,13 @@ export function labelled(text, control) {
 }
 
 /**
- * Format a number compactly for labels.
- * @param {number} value
+ * Format a number compactly for labels ("–" for null, NaN and infinities).
+ * @param {number | null} value
  * @param {number} [digits]
  * @returns {string}
  */
 export function fmt(value, digits = 3) {
-  if (!Number.isFinite(value)) return "–";
+  if (value === null || !Number.isFinite(value)) return "–";
   const abs = Math.abs(value);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e4)) return value.toExponential(1);
   return value.toFixed(digits);

@@ -15,10 +15,13 @@
 
 /**
  * The part of anywidget's model that the front-ends use: trait values by name, their change
- * events, custom messages to the kernel.
+ * events, custom messages to the kernel. `T` maps each synced trait to its JS type (each
+ * front-end declares its own, e.g. `OcclusionModel` in js/occlusion.js), so that `get` and
+ * `set` are checked per widget; the default, `any`, accepts every name (js/lib's helpers).
+ * @template [T=any]
  * @typedef {object} AnyModel
- * @property {(name: string) => any} get
- * @property {(name: string, value: unknown) => void} set
+ * @property {<K extends keyof T & string>(name: K) => T[K]} get
+ * @property {<K extends keyof T & string>(name: K, value: T[K]) => void} set
  * @property {() => void} save_changes
  * @property {(event: string, callback: (...args: any[]) => void) => void} on
  * @property {(event: string, callback: (...args: any[]) => void) => void} off
@@ -26,8 +29,20 @@
  */
 
 /**
+ * The traits every nnwidgets widget has (nnwidgets/widgets/_base.py NNWidget).
+ * @typedef {object} BaseModel
+ * @property {boolean} busy
+ * @property {number | null} progress
+ * @property {string} progress_label
+ * @property {string} error
+ * @property {WireTensor} colormap (256, 3) uint8 RGB lookup table of the two-sided maps
+ * @property {WireTensor} colormap_sequential (256, 3) uint8 RGB lookup table of one-sided maps
+ */
+
+/**
  * What anywidget passes to a module's `render`.
- * @typedef {{model: AnyModel, el: HTMLElement}} RenderProps
+ * @template [T=any]
+ * @typedef {{model: AnyModel<T>, el: HTMLElement}} RenderProps
  */
 
 export {};

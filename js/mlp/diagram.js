@@ -11,7 +11,7 @@ const COLUMN = 104; // horizontal pitch of the layers
 
 /**
  * @typedef {object} DiagramHooks
- * @property {() => any} frame the current frame (see mlp.js readFrame)
+ * @property {() => any} frame the current frame (see mlp/frame.js readFrame)
  * @property {() => ArrayLike<number>} lut the colour map
  * @property {(view: {layer: number, unit: number} | null) => void} show hover a unit (null: leave)
  * @property {(target: object, node: HTMLElement | null, event?: Event) => void} openEditor

@@ -22,6 +22,9 @@ from nnwidgets.compute.activation_grid import (
 from nnwidgets.widgets._base import NNWidget, bundle, message
 from nnwidgets.widgets._worker import Job
 
+#: scaling's choices (SCALINGS), with the labels the front-end shows.
+SCALING_LABELS = {"layer": "one scale for the layer", "channel": "each channel its own"}
+
 
 class ActivationExplorer(NNWidget):
     """See every channel of a convolutional layer respond to the input, live.
@@ -95,6 +98,7 @@ class ActivationExplorer(NNWidget):
     scaling = Enum(SCALINGS, default_value="layer", help="One scale per layer or per channel.").tag(
         sync=True
     )
+    scalings = Dict(SCALING_LABELS, read_only=True, help="scaling's choices.").tag(sync=True)
     index = Int(0, help="Dataset image shown (when there is a dataset).").tag(sync=True)
     channel = Int(-1, help="Pinned channel of the layer (-1: none).").tag(sync=True)
     drawing = Tensor(ndim=2, help="(H, W) uint8 drawn on the pad: 0 background, 255 ink.")

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from traitlets import Enum, List, TraitError, Unicode, observe, validate
+from traitlets import Dict, Enum, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._traits import Tensor
 from nnwidgets.compute._inputs import check_model
@@ -22,6 +22,15 @@ from nnwidgets.widgets._base import NNWidget, bundle
 #: Most float32 weights sent for the hover readout (4 MiB); a larger layer's readout is
 #: decoded from its 8-bit tiles.
 MAX_VALUES = 1 << 20
+#: What each of FILTER_VIEWS shows, and scaling's choices (FILTER_SCALINGS): the labels the
+#: front-end shows.
+VIEW_NAMES = {
+    "rgb": "RGB filters",
+    "channels": "one tile per input channel",
+    "norm": "norm per filter and input channel",
+    "spatial_norm": "norm over input channels",
+}
+SCALING_LABELS = {"layer": "one scale for the layer", "filter": "each filter its own"}
 
 
 class FilterExplorer(NNWidget):
@@ -51,6 +60,7 @@ class FilterExplorer(NNWidget):
     # what the front-end shows (kernel -> browser)
     layers = List(Unicode(), help="The model's Conv2d layers.").tag(sync=True)
     views = List(Unicode(), help="Views that apply to the current layer.").tag(sync=True)
+    view_names = Dict(VIEW_NAMES, read_only=True, help="What each view shows.").tag(sync=True)
     tiles = Tensor(dtype=torch.uint8, ndim=(2, 3, 4), help="uint8 codes, shaped as the view's.")
     values = Tensor(dtype=torch.float32, ndim=(2, 3, 4), help="The values the tiles encode.")
     low = Tensor(dtype=torch.float32, ndim=1, help="(out,) value of code 0 per filter.")
@@ -64,6 +74,7 @@ class FilterExplorer(NNWidget):
     scaling = Enum(FILTER_SCALINGS, default_value="layer", help="One scale or one per filter.").tag(
         sync=True
     )
+    scalings = Dict(SCALING_LABELS, read_only=True, help="scaling's choices.").tag(sync=True)
 
     def __init__(
         self,

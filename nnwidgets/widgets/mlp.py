@@ -30,6 +30,7 @@ from nnwidgets.compute import (
     unit_maps,
 )
 from nnwidgets.compute._inputs import check_bool, check_int, check_model, check_number
+from nnwidgets.compute.linear_regions import _PIECEWISE
 from nnwidgets.compute.mlp import check_extent
 from nnwidgets.compute.training import TASKS, check_data
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
@@ -158,6 +159,12 @@ class MLPExplorer(NNWidget):
     playing = Bool(False, help="Whether training runs.").tag(sync=True)
     show_regions = Bool(False, help="Colour the plane by linear region.").tag(sync=True)
     activation = Enum((*ACTIVATIONS, CUSTOM), default_value="tanh").tag(sync=True)
+    activations = List(
+        Unicode(), list(ACTIVATIONS), read_only=True, help="activation's built-in choices."
+    ).tag(sync=True)
+    piecewise = List(
+        Unicode(), list(_PIECEWISE), read_only=True, help="Activations with linear regions."
+    ).tag(sync=True)
     dataset = Unicode("spirals", help="Built-in data set, or 'custom'.").tag(sync=True)
     datasets = List(Unicode(), help="Data sets the picker offers.").tag(sync=True)
     lr = Setting(0.3).tag(sync=True)

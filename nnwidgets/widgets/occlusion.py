@@ -36,6 +36,9 @@ from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 
 FILLS = ("zero", "mean", "blur", "value")
+#: value_mode's and color_scale's choices, with the labels the front-end shows.
+VALUE_MODES = {"probability": "drop in probability", "raw": "drop in raw output"}
+COLOR_SCALES = {"fixed": "0 to 1 (fixed)", "fit": "fit to this map"}
 #: Most classes whose per-position probabilities the front-end keeps for instant answers.
 MAX_CACHED_CLASSES = 16
 
@@ -134,12 +137,15 @@ class OcclusionExplorer(NNWidget):
     window = Pair(help="[height, width] of the occluder (an int: a square).").tag(sync=True)
     stride = Pair(help="[height, width] step of the sweep, at most the window.").tag(sync=True)
     fill = Enum(FILLS, default_value="zero", help="What covers the occluded patch.").tag(sync=True)
+    fills = List(Unicode(), list(FILLS), read_only=True, help="fill's choices.").tag(sync=True)
     fill_value = Float(0.0, float32=True, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
-    value_mode = Enum(("probability", "raw"), default_value="probability").tag(sync=True)
+    value_mode = Enum(tuple(VALUE_MODES), default_value="probability").tag(sync=True)
+    value_modes = Dict(VALUE_MODES, read_only=True, help="value_mode's choices.").tag(sync=True)
     color_scale = Enum(
-        ("fixed", "fit"), default_value="fixed", help="Map colours on 0..1 or fit to the map."
+        tuple(COLOR_SCALES), default_value="fixed", help="Map colours on 0..1 or fit to the map."
     ).tag(sync=True)
+    color_scales = Dict(COLOR_SCALES, read_only=True, help="color_scale's choices.").tag(sync=True)
     opacity = Float(0.6, help="Opacity of the map over the image.").tag(sync=True)
     top_k = Int(5, help="Classes shown in the bars.").tag(sync=True)
 

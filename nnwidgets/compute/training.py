@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnwidgets.compute._guard import borrowed_model
 from nnwidgets.compute._inputs import check_int, check_number
 from nnwidgets.compute.mlp import mlp_layers
 
@@ -162,9 +163,10 @@ class Trainer:
         n = check_int(n, "n")
         model = self.model
         device = self._weights[0].device
-        was_training = model.training
-        model.train()
-        try:
+        # borrowed_model hands back modes, requires_grad and hooks; it never touches the
+        # parameters, so the SGD updates below stay (training is meant to change them)
+        with borrowed_model(model, eval=False):
+            model.train()
             for _ in range(n):
                 index = self._batch()
                 x, y = self.x_train[index].to(device), self.y_train[index].to(device)
@@ -180,8 +182,6 @@ class Trainer:
                         if parameter.grad is not None:
                             parameter -= self.lr * parameter.grad
                 self.step_count += 1
-        finally:
-            model.train(was_training)
         return self.record()
 
     def record(self) -> tuple[float, float | None]:
@@ -202,19 +202,12 @@ class Trainer:
     def losses(self) -> tuple[float, float | None]:
         """Loss on the whole training set and on the test set (None without test data)."""
         device = self._weights[0].device
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                train = float(
-                    self._loss(self.model(self.x_train.to(device)), self.y_train.to(device))
-                )
-                test = None
-                if self.test is not None:
-                    x, y = self.test
-                    test = float(self._loss(self.model(x.to(device)), y.to(device)))
-        finally:
-            self.model.train(was_training)
+        with borrowed_model(self.model), torch.no_grad():
+            train = float(self._loss(self.model(self.x_train.to(device)), self.y_train.to(device)))
+            test = None
+            if self.test is not None:
+                x, y = self.test
+                test = float(self._loss(self.model(x.to(device)), y.to(device)))
         return train, test
 
     def accuracy(self, test: bool = False) -> float:

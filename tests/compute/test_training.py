@@ -1,4 +1,4 @@
-"""Training (compute/training.py): it learns, it checks its data, it hands the model's modes back."""
+"""Training (compute/training.py): it learns, checks its data, hands the modes back."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ import torch
 import nnwidgets as nw
 from nnwidgets._serialization import tensor_to_json
 from nnwidgets.compute import Trainer, build_mlp, unit_maps
+from nnwidgets.compute._quantize import symmetric_codes
 from nnwidgets.compute._timing import best_of
-from nnwidgets.widgets.mlp import _quantize
 
 
 def frame(hidden: tuple[int, ...], resolution: int) -> None:
@@ -26,7 +26,7 @@ def frame(hidden: tuple[int, ...], resolution: int) -> None:
     limits = rows.flatten(1).abs().amax(1).clamp(min=1e-6)
 
     def encode():
-        return tensor_to_json(_quantize(rows, limits), None)
+        return tensor_to_json(symmetric_codes(rows, limits), None)
 
     evaluate = best_of(lambda: unit_maps(model, resolution=resolution), 20)
     encoding = best_of(encode, 20)

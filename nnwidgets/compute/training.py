@@ -77,6 +77,41 @@ def check_data(
     return x.float(), y
 
 
+def check_points(x: Any, y: Any, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check data (X, y) before a model is built for it: X (n, 1 or 2), y labels or targets.
+
+    ``task`` None means regression for 1-D points, classification for 2-D ones.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    try:
+        shape = tuple(torch.as_tensor(x).shape)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"data X must be a tensor or an array, got {type(x).__name__}") from error
+    if len(shape) != 2 or shape[1] not in (1, 2):
+        raise ValueError(
+            f"data X has shape {shape}: {shape[1] if len(shape) == 2 else 'no'} inputs per point; "
+            "the explorer needs (n, 1) or (n, 2)"
+        )
+    task = task or ("regression" if shape[1] == 1 else "classification")
+    # any number of classes: the network is checked against the data once it is built
+    outputs = 1 if task == "regression" else 2**62
+    return check_data(x, y, in_features=shape[1], out_features=outputs, task=task)
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> torch.Tensor:
+    """(n,) bool mask of the held-out points: ``round(n * fraction)`` of them, drawn by ``seed``.
+
+    None are held out when that would leave no point on one side.
+    """
+    test = torch.zeros(n, dtype=torch.bool)
+    held_out = round(n * fraction)
+    if 0 < held_out < n:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        test[order[:held_out]] = True
+    return test
+
+
 def _binary(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of one logit per point against 0/1 labels."""
     return F.binary_cross_entropy_with_logits(logits[:, 0], labels.float())

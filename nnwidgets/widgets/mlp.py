@@ -30,8 +30,15 @@ from nnwidgets.compute import (
     unit_maps,
 )
 from nnwidgets.compute._inputs import check_bool, check_int, check_model, check_number
-from nnwidgets.compute.mlp import check_extent
-from nnwidgets.compute.training import TASKS, check_data
+from nnwidgets.compute.mlp import (
+    check_extent,
+    flat_parameters,
+    map_codes,
+    mlp_sizes,
+    plane_extent,
+    prediction_map,
+)
+from nnwidgets.compute.training import check_data, check_points, holdout_split
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
@@ -52,31 +59,6 @@ MAX_LAYERS, MAX_UNITS = 6, 8
 #: Most grid points per side of the maps (each map is resolution^2 values per unit).
 MAX_RESOLUTION = 512
 CUSTOM = "custom"
-
-
-def _check_points(x: Any, y: Any, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check data (X, y) before a model is built for it: X (n, 1 or 2), y labels or targets."""
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    try:
-        shape = tuple(torch.as_tensor(x).shape)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(f"data X must be a tensor or an array, got {type(x).__name__}") from error
-    if len(shape) != 2 or shape[1] not in (1, 2):
-        raise ValueError(
-            f"data X has shape {shape}: {shape[1] if len(shape) == 2 else 'no'} inputs per point; "
-            "the explorer needs (n, 1) or (n, 2)"
-        )
-    task = task or ("regression" if shape[1] == 1 else "classification")
-    # any number of classes: the network is checked against the data once it is built
-    outputs = 1 if task == "regression" else 2**62
-    return check_data(x, y, in_features=shape[1], out_features=outputs, task=task)
-
-
-def _quantize(rows: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
-    """uint8 codes of values on symmetric per-row scales: 0 is -limit, 255 is +limit."""
-    scaled = rows / limits.reshape(-1, *([1] * (rows.ndim - 1)))
-    return ((scaled.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class MLPExplorer(NNWidget):
@@ -203,7 +185,7 @@ class MLPExplorer(NNWidget):
         self._custom = None if isinstance(data, str) else tuple(data)
         name = data if isinstance(data, str) else CUSTOM
         x, y = self._load(name, check_number(noise, "noise", low=0, high=1))
-        x, y = _check_points(x, y, task)
+        x, y = check_points(x, y, task)
         dims = x.shape[1]
         task = task or ("regression" if dims == 1 else "classification")
         if model is None:
@@ -310,11 +292,7 @@ class MLPExplorer(NNWidget):
         }
         x, y = check_data(x, y, **shape)
         n = len(x)
-        test = torch.zeros(n, dtype=torch.bool)
-        held_out = round(n * self.test_fraction)
-        if 0 < held_out < n:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self._seed))
-            test[order[:held_out]] = True
+        test = holdout_split(n, self.test_fraction, self._seed)
         self._trainer = Trainer(
             self.model,
             x[~test],
@@ -339,9 +317,7 @@ class MLPExplorer(NNWidget):
     def _plane(self, x: torch.Tensor) -> tuple[float, float, float, float]:
         if self._extent is not None:
             return tuple(float(v) for v in self._extent)
-        low, high = float(x.min()), float(x.max())
-        bound = max(1.0, abs(low), abs(high)) * 1.05
-        return (-bound, bound, -bound, bound)
+        return plane_extent(x)
 
     def _check_editable(self) -> None:
         if not self.editable:
@@ -359,28 +335,15 @@ class MLPExplorer(NNWidget):
 
     # -- frames: maps, weights, losses ---------------------------------------------------
     def _push_frame(self) -> None:
-        layers = mlp_layers(self.model)
         maps = unit_maps(self.model, self._extent_now, self._resolution)
-        rows = torch.cat([m for m in maps.post])
-        prediction = self._prediction(maps.post[-1])
-        limits = rows.flatten(1).abs().amax(1).clamp(min=1e-6)
-        codes = torch.cat([_quantize(rows, limits), _quantize(prediction[None], torch.ones(1))])
-        weights = torch.cat(
-            [layer.linear.weight.detach().float().cpu().flatten() for layer in layers]
-        )
-        biases = torch.cat(
-            [
-                layer.linear.bias.detach().float().cpu()
-                if layer.linear.bias is not None
-                else torch.zeros(layer.linear.out_features)
-                for layer in layers
-            ]
-        )
-        sizes = [layers[0].linear.in_features, *(layer.linear.out_features for layer in layers)]
+        limit = float(self._trainer.y_train.abs().max()) if self.task == "regression" else 1.0
+        prediction = prediction_map(maps.post[-1], self.task, limit)
+        codes, limits = map_codes(maps.post, prediction)
+        weights, biases = flat_parameters(self.model)
         with self.hold_sync():
-            self.layer_sizes = sizes
+            self.layer_sizes = mlp_sizes(self.model)
             self.maps = codes
-            self.map_limits = torch.cat([limits, torch.ones(1)])
+            self.map_limits = limits
             self.weights = weights
             self.biases = biases
             self.step_count = self._trainer.step_count
@@ -390,17 +353,6 @@ class MLPExplorer(NNWidget):
         if self.show_regions and (not self.playing or self._frames_since_regions >= 6):
             self._frames_since_regions = 0
             self._update_regions()
-
-    def _prediction(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Signed prediction map in [-1, 1]: P(class 1) - 1/2 doubled, or the regression value."""
-        if self.task == "regression":
-            limit = max(float(self._trainer.y_train.abs().max()), 1e-6)
-            return (outputs[0] / limit).clamp(-1, 1)
-        if len(outputs) == 1:
-            return torch.sigmoid(outputs[0]) * 2 - 1
-        if len(outputs) == 2:
-            return outputs.softmax(0)[1] * 2 - 1
-        return outputs.argmax(0).float() / (len(outputs) - 1) * 2 - 1
 
     def _refresh_losses(self, *, force: bool = True) -> None:
         history = self._trainer.history

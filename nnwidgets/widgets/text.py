@@ -10,6 +10,7 @@ from torch import nn
 from traitlets import Dict, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._traits import Int, Tensor
+from nnwidgets.compute._quantize import centred_codes, fraction_codes
 from nnwidgets.compute.text import (
     DEFAULT_WINDOW,
     TextActivations,
@@ -49,24 +50,6 @@ def _chosen_layers(layers: Sequence[str | int] | None, available: list[str]) -> 
     if not chosen:
         raise ValueError("layers is empty: choose at least one layer")
     return chosen
-
-
-def quantize(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Quantize (T, N) activations per unit to uint8 (N, T) codes and (N,) float32 limits.
-
-    Unit ``n``'s limit is its largest ``|value|`` on the text (1 for a unit that is always 0)
-    and ``value ~ (code - 128) / 127 * limit``: 0 is code 128 exactly, the limits are codes 1
-    and 255, and the error is at most ``limit / 254``.
-    """
-    limits = values.abs().amax(dim=0)
-    limits = torch.where(limits > 0, limits, torch.ones_like(limits))
-    codes = (128 + 127 * values / limits).round().clamp(1, 255).to(torch.uint8)
-    return codes.T.contiguous(), limits.float()
-
-
-def dequantize(codes: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
-    """Invert :func:`quantize`: float32 (N, T) values from uint8 codes and per-unit limits."""
-    return (codes.float() - 128) / 127 * limits[:, None]
 
 
 class TextNeuronExplorer(NNWidget):
@@ -180,7 +163,7 @@ class TextNeuronExplorer(NNWidget):
         acts.layers = shown
         acts.values = [acts.values[i] for i in keep]
         self._acts: TextActivations = acts
-        codes, limits = quantize(acts.stacked())
+        codes, limits = centred_codes(acts.stacked())
         symbols = vocab_symbols(vocab)
         index_dtype = torch.uint8 if len(symbols) <= 256 else torch.int32
         super().__init__(
@@ -192,7 +175,7 @@ class TextNeuronExplorer(NNWidget):
             unit_limits=limits,
             unknown_mask=acts.unknown.to(torch.uint8),
             top_ids=acts.top_ids.to(index_dtype),
-            top_probs=(acts.top_probs * 255).round().to(torch.uint8),
+            top_probs=fraction_codes(acts.top_probs),
         )
         self.select(0 if layer is None else layer, unit)
 

@@ -181,3 +181,37 @@ def test_initial_weights_are_scaled_for_the_activation():
         assert out.weight.std().item() == pytest.approx(1 / 400**0.5, rel=0.02)
         assert first.bias.abs().max() <= 0.5 and first.bias.std() > 0.25
         assert not hidden.bias.any() and not out.bias.any()
+
+
+def test_prediction_map_is_signed_and_bounded():
+    from nnwidgets.compute.mlp import prediction_map
+
+    one = torch.tensor([[0.0, 100.0, -100.0]])
+    assert prediction_map(one, "classification").tolist() == pytest.approx([0.0, 1.0, -1.0])
+    two = torch.tensor([[0.0, 0.0], [0.0, 50.0]])
+    assert prediction_map(two, "classification").tolist() == pytest.approx([0.0, 1.0])
+    three = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert prediction_map(three, "classification").tolist() == [-1.0, 0.0, 1.0]
+    regression = torch.tensor([[-4.0, 1.0, 2.0]])
+    assert prediction_map(regression, "regression", 2.0).tolist() == [-1.0, 0.5, 1.0]
+
+
+def test_map_codes_and_parameters_of_a_network():
+    from nnwidgets.compute.mlp import flat_parameters, map_codes, mlp_sizes, plane_extent
+
+    model = build_mlp(2, (3,), 2, "tanh", seed=1)
+    maps = unit_maps(model, EXTENT, 8)
+    codes, limits = map_codes(maps.post, torch.zeros(8, 8))
+    assert codes.dtype == torch.uint8 and codes.shape == (3 + 2 + 1, 8, 8)
+    assert limits[-1] == 1 and bool((codes[-1] == 128).all())  # a prediction of 0 is the middle
+    assert limits[:-1].tolist() == pytest.approx(
+        torch.cat(maps.post).flatten(1).abs().amax(1).tolist()
+    )
+    weights, biases = flat_parameters(model)
+    assert mlp_sizes(model) == [2, 3, 2]
+    assert weights.shape == (2 * 3 + 3 * 2,) and biases.shape == (3 + 2,)
+    assert torch.equal(weights[:6], model[0].weight.detach().flatten())
+    no_bias = nn.Sequential(nn.Linear(2, 2, bias=False))
+    assert flat_parameters(no_bias)[1].tolist() == [0.0, 0.0]
+    assert plane_extent(torch.tensor([[0.1, -0.2]])) == pytest.approx((-1.05, 1.05, -1.05, 1.05))
+    assert plane_extent(torch.tensor([[3.0, -4.0]])) == pytest.approx((-4.2, 4.2, -4.2, 4.2))

@@ -110,3 +110,25 @@ def test_modes_are_handed_back_after_an_error():
     model.train()
     trainer.step(1)
     assert all(m.training for m in model.modules())
+
+
+def test_check_points_takes_the_task_from_the_data():
+    from nnwidgets.compute.training import check_points
+
+    _, y = check_points(torch.rand(5, 1), torch.rand(5), None)
+    assert y.shape == (5, 1)  # 1-D points: regression
+    _, y = check_points(torch.rand(5, 2), torch.tensor([0, 1, 7, 2, 0]), None)
+    assert y.dtype == torch.long  # 2-D points: classification, any number of classes
+    with pytest.raises(ValueError, match=r"\(n, 1\) or \(n, 2\)"):
+        check_points(torch.rand(5, 3), torch.zeros(5), None)
+    with pytest.raises(ValueError, match="task must be one of"):
+        check_points(torch.rand(5, 2), torch.zeros(5), "ranking")
+
+
+def test_holdout_split_is_seeded_and_keeps_both_sides():
+    from nnwidgets.compute.training import holdout_split
+
+    test = holdout_split(10, 0.3, seed=4)
+    assert int(test.sum()) == 3 and torch.equal(test, holdout_split(10, 0.3, seed=4))
+    assert not holdout_split(10, 0.0, seed=4).any()
+    assert not holdout_split(1, 0.5, seed=4).any()  # one point: nothing to hold out

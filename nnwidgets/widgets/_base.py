@@ -115,6 +115,11 @@ class NNWidget(anywidget.AnyWidget):
     )
 
     _handlers: ClassVar[dict[str, tuple[str, dict[str, type]]]] = {}
+    #: True once the widget's constructor has finished. Observers and validators that need
+    #: state a constructor sets after ``super().__init__`` do nothing until then (traits set
+    #: by the constructor notify them before that state exists).
+    _ready = False
+    _worker: Worker | None = None  # None until the constructor made it
     #: Traits the front-end may write (its controls); the others it only shows. "error" is
     #: cleared by the front-end's dismiss button.
     _settings: ClassVar[tuple[str, ...]] = ("error",)
@@ -123,10 +128,11 @@ class NNWidget(anywidget.AnyWidget):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         handlers = dict(cls._handlers)
-        for attribute, value in vars(cls).items():
-            if hasattr(value, "_nnw_message"):
-                name, fields = value._nnw_message
-                handlers[name] = (attribute, fields)
+        for klass in (NNWidget, cls):  # the shared messages, then the widget's own
+            for attribute, value in vars(klass).items():
+                if hasattr(value, "_nnw_message"):
+                    name, fields = value._nnw_message
+                    handlers[name] = (attribute, fields)
         cls._handlers = handlers
         ours = set(cls.class_trait_names(sync=True)) - set(
             anywidget.AnyWidget.class_trait_names(sync=True)
@@ -267,6 +273,15 @@ class NNWidget(anywidget.AnyWidget):
         self.error = detail
         self._settle()
 
+    def stop(self) -> None:
+        """Stop the background work; what it computed so far stays."""
+        for channel in list(self._active):
+            self._cancel(channel)
+
+    @message("stop")
+    def _on_stop(self) -> None:
+        self.stop()
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until background work ends; raise the error it ended with, if any."""
         if not self._worker.wait(timeout):
@@ -277,6 +292,6 @@ class NNWidget(anywidget.AnyWidget):
 
     def close(self) -> None:
         """Stop background work and close the widget."""
-        if hasattr(self, "_worker"):  # absent when the constructor failed early
+        if self._worker is not None:  # None when the constructor failed early
             self._worker.close()
         super().close()

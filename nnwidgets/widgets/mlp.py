@@ -221,6 +221,7 @@ class MLPExplorer(NNWidget):
         self._push_frame()
         self._chart_row = ipywidgets.HBox([self.chart, self._chart_key])
         self._box = ipywidgets.VBox([self, self._chart_row])
+        self._ready = True
 
     # -- public API ----------------------------------------------------------------------
     def train(self, steps: int = 1000, *, wait: bool = True) -> None:
@@ -238,6 +239,12 @@ class MLPExplorer(NNWidget):
     def pause(self) -> None:
         """Stop continuous training."""
         self.playing = False
+
+    def stop(self) -> None:
+        """Stop training (continuous, or a :meth:`train` call); the steps taken stay."""
+        self.playing = False
+        super().stop()
+        self._run("train", lambda job: (self._refresh_losses(), self._push_frame()))
 
     def set_weight(self, layer: int, out_unit: int, in_unit: int, value: float) -> None:
         """Set a weight of Linear layer ``layer`` (0 is the first) by hand."""
@@ -482,7 +489,7 @@ class MLPExplorer(NNWidget):
 
     @observe("lr", "batch_size", "l1", "l2")
     def _training_setting(self, change: dict) -> None:
-        if hasattr(self, "_trainer"):
+        if self._ready:
             setattr(self._trainer, change["name"], change["new"])
 
     @observe("show_regions")
@@ -492,12 +499,12 @@ class MLPExplorer(NNWidget):
 
     @observe("activation")
     def _activation_changed(self, change: dict) -> None:
-        if hasattr(self, "_trainer") and change["new"] != CUSTOM:
+        if self._ready and change["new"] != CUSTOM:
             self._restart(lambda: self._rebuild(self.layer_sizes[1:-1], change["new"]))
 
     @observe("dataset", "noise", "test_fraction")
     def _data_changed(self, change: dict) -> None:
-        if not hasattr(self, "_trainer"):
+        if not self._ready:
             return
 
         def reload() -> None:
@@ -623,7 +630,7 @@ class MLPExplorer(NNWidget):
     def _check_activation(self, proposal: dict) -> str:
         # compared with the model, not with the trait (which, in a batch of writes from the
         # front-end, already holds the new value)
-        if hasattr(self, "_trainer") and not self.editable:
+        if self._ready and not self.editable:
             names = {layer.activation for layer in mlp_layers(self.model)[:-1]}
             own = names.pop() if len(names) == 1 and names <= set(ACTIVATIONS) else CUSTOM
             if proposal["value"] != own:

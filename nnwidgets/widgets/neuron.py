@@ -456,10 +456,6 @@ class NeuronExplorer(NNWidget):
         self._input_name = f"dataset example #{index}"
         self._run("input", self._input_job, priority=1)
 
-    @message("stop")
-    def _on_stop(self) -> None:
-        self.stop()
-
     @message("compute_all")
     def _on_compute_all(self) -> None:
         self.compute(wait=False)

@@ -417,10 +417,6 @@ class OcclusionExplorer(NNWidget):
 
         self._run("sweep", job)
 
-    @message("stop")
-    def _on_stop(self) -> None:
-        self.stop()
-
     @message("clear")
     def _on_clear(self) -> None:
         self.clear()

@@ -42,8 +42,10 @@ class Slow(nn.Module):
         super().__init__()
         self.model = model
         self.delay = delay
+        self.calls = 0
 
     def forward(self, x):
+        self.calls += 1
         time.sleep(self.delay)
         return self.model(x)
 
@@ -270,10 +272,16 @@ def test_a_new_sweep_supersedes_a_running_one_and_stop_keeps_the_partial_map(dig
     assert not w.busy
     assert w.heatmap is not None and w.sweep_probs is None  # partial map, no cache
     assert 0 < w.sweep_done[0] < w.sweep_done[1]  # the front-end labels it partial
+    w.model.calls = 0
     w.sweep()
     time.sleep(0.1)
+    first = w.model.calls  # forwards since the first sweep began (none are left from the stop)
     w.sweep(wait=True)
     assert w.sweep_probs is not None and w.progress is None
+    # the second sweep ran every chunk; the first stopped: at most its chunk in flight ran on
+    # (had it gone on to its end, it would have run every chunk it had left as well)
+    chunks = -(-w.sweep_done[1] // 4)
+    assert w.model.calls - first <= chunks + 1 < chunks + (chunks - first)
     w.close()
 
 
@@ -296,7 +304,9 @@ def test_the_kernel_thread_is_free_while_sweeping(digits):
     w = slow_sweeper(digits, 0.05, batch_size=2)
     started = time.monotonic()
     w.sweep()
-    assert time.monotonic() - started < 0.5
+    # a hang guard, generous for a shared machine: a sweep run on the kernel thread would
+    # return after all its 113 forwards of 0.05 s (5.6 s), and not busy
+    assert time.monotonic() - started < 2.5
     assert w.busy
     assert any(t.name == "OcclusionExplorer" for t in threading.enumerate())
     w.stop()

@@ -9,6 +9,7 @@ from nnwidgets.testing.fingerprint import assert_same_fingerprint, model_fingerp
 from nnwidgets.testing.models import (
     BasicBlock,
     BNDropNet,
+    CountingModel,
     ResNet18,
     TinyPoolNet,
     bn_drop_net,
@@ -18,6 +19,7 @@ from nnwidgets.testing.models import (
 __all__ = [
     "BNDropNet",
     "BasicBlock",
+    "CountingModel",
     "ResNet18",
     "TinyPoolNet",
     "assert_same_fingerprint",

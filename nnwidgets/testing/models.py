@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BNDropNet", "BasicBlock", "ResNet18", "TinyPoolNet", "bn_drop_net", "tiny_pool_net"]
+__all__ = [
+    "BNDropNet",
+    "BasicBlock",
+    "CountingModel",
+    "ResNet18",
+    "TinyPoolNet",
+    "bn_drop_net",
+    "tiny_pool_net",
+]
 
 
 class BNDropNet(nn.Module):
@@ -54,6 +62,20 @@ def tiny_pool_net(channels: int = 3, classes: int = 4, seed: int = 0) -> TinyPoo
     """Return a seeded TinyPoolNet."""
     torch.manual_seed(seed)
     return TinyPoolNet(channels, classes)
+
+
+class CountingModel(nn.Module):
+    """Wraps a model and records the batch size of every forward: did the model run, and how."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.calls: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Record ``len(x)`` and return the inner model's output."""
+        self.calls.append(len(x))
+        return self.inner(x)
 
 
 class BasicBlock(nn.Module):

@@ -64,6 +64,21 @@ def in_range(
     return validate(*names)(check)
 
 
+def listed(name: str, choices: str, what: str) -> Any:
+    """Build a trait validator that accepts only values of ``name`` listed in trait ``choices``.
+
+    ``what`` names the value in the error, e.g. "unknown layer 'x'; choose one of [...]".
+    """
+
+    def check(widget: Any, proposal: dict) -> Any:
+        options = getattr(widget, choices)
+        if proposal["value"] not in options:
+            raise TraitError(f"unknown {what} {proposal['value']!r}; choose one of {options}")
+        return proposal["value"]
+
+    return validate(name)(check)
+
+
 def _check_field(key: str, value: Any, kind: type) -> None:
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):

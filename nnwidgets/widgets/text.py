@@ -22,7 +22,7 @@ from nnwidgets.compute.text import (
     text_activations,
     vocab_symbols,
 )
-from nnwidgets.widgets._base import NNWidget, bundle, message
+from nnwidgets.widgets._base import NNWidget, bundle, listed, message
 from nnwidgets.widgets._worker import Job
 
 #: Most characters the widget shows (the state holds units x characters bytes).
@@ -260,11 +260,7 @@ class TextNeuronExplorer(NNWidget):
             )
         return unit
 
-    @validate("layer")
-    def _check_layer_trait(self, proposal: dict) -> str:
-        if proposal["value"] not in self.layers:
-            raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
-        return proposal["value"]
+    _check_layer_trait = listed("layer", "layers", "layer")
 
     @observe("layer")
     def _layer_changed(self, change: dict) -> None:

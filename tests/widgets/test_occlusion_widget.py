@@ -14,11 +14,7 @@ from traitlets import TraitError
 import nnwidgets as nw
 from nnwidgets._serialization import tensor_from_json
 from nnwidgets.compute import occlusion, predict
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return nw.zoo.digits()
+from nnwidgets.testing import CountingModel
 
 
 @pytest.fixture
@@ -489,24 +485,13 @@ def test_a_sweep_with_a_budget_of_one_copy_equals_the_default(digits):
     ],
 )
 def test_bad_constructor_arguments_are_named_before_any_work(digits, kwargs, kind, words):
-    calls = []
-
-    class Counting(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = digits.model
-
-        def forward(self, x):
-            calls.append(len(x))
-            return self.inner(x)
-
-    model = Counting()
+    model = CountingModel(digits.model)
     if kwargs.pop("model", None) == "meta":
         model = copy.deepcopy(model).to("meta")
     arguments = {"model": model, "image": digits.images[0], **kwargs}
     with pytest.raises(kind, match=words):
         nw.OcclusionExplorer(**arguments)
-    assert calls == [], "the model ran before the argument was checked"
+    assert model.calls == [], "the model ran before the argument was checked"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""Occlusion sensitivity: slide a window of baseline values over an input, watch the scores."""
+"""Occlusion sensitivity: slide a window of baseline values over an input, watch the scores.
+
+One module: occlusion() and occlusion_outputs() share the chunked sweep (sizing, engines).
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anywidget
+import ipywidgets
 import torch
 from traitlets import Bool, Float, TraitError, Unicode, validate
 
@@ -135,6 +136,8 @@ class NNWidget(anywidget.AnyWidget):
     #: by the constructor notify them before that state exists).
     _ready = False
     _worker: Worker | None = None  # None until the constructor made it
+    _box: ipywidgets.Box | None = None  # the widget and its companions, when it has some
+    _companions: tuple[ipywidgets.Widget, ...] = ()
     #: Traits the front-end may write (its controls); the others it only shows. "error" is
     #: cleared by the front-end's dismiss button.
     _settings: ClassVar[tuple[str, ...]] = ("error",)
@@ -305,8 +308,23 @@ class NNWidget(anywidget.AnyWidget):
         if error is not None:
             raise error
 
+    # -- companions: widgets shown below this one (e.g. bqplot charts) ----------------------
+    def _show_with(
+        self, *shown: ipywidgets.Widget, owned: tuple[ipywidgets.Widget, ...] = ()
+    ) -> None:
+        """Show ``shown`` below the widget, in one box; close them and ``owned`` with it."""
+        self._companions = (*shown, *owned)
+        self._box = ipywidgets.VBox([self, *shown])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if self._box is None:
+            return super()._repr_mimebundle_(**kwargs)
+        return self._box._repr_mimebundle_(**kwargs)
+
     def close(self) -> None:
-        """Stop background work and close the widget."""
+        """Stop background work and close the widget (and its companions)."""
         if self._worker is not None:  # None when the constructor failed early
             self._worker.close()
         super().close()
+        for part in (*self._companions, *([self._box] if self._box is not None else [])):
+            part.close()

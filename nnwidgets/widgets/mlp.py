@@ -1,4 +1,7 @@
-"""MLPExplorer: see what every unit of a small MLP computes, and train it live."""
+"""MLPExplorer: see what every unit of a small MLP computes, and train it live.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/mlp.py etc. compute.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bqplot
-import ipywidgets
 import torch
 from torch import nn
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
@@ -40,6 +41,7 @@ from nnwidgets.compute.mlp import (
 )
 from nnwidgets.compute.training import check_data, check_points, holdout_split
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
+from nnwidgets.widgets._charts import LineChart
 from nnwidgets.widgets._worker import Job
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
@@ -219,8 +221,7 @@ class MLPExplorer(NNWidget):
         self._extent = extent
         self._set_data(x, y)
         self._push_frame()
-        self._chart_row = ipywidgets.HBox([self.chart, self._chart_key])
-        self._box = ipywidgets.VBox([self, self._chart_row])
+        self._show_with(self._chart_row, owned=(self.chart, self._chart_key))
         self._ready = True
 
     # -- public API ----------------------------------------------------------------------
@@ -270,17 +271,10 @@ class MLPExplorer(NNWidget):
             row = row[None].expand(16, -1)
         return png_export(lut[row.long()], path, min_size)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self._box._repr_mimebundle_(**kwargs)
-
     def close(self) -> None:
         """Stop training and close the widget and its chart."""
         self.playing = False
         super().close()
-        parts = ("chart", "_chart_key", "_chart_row", "_box")
-        for part in (getattr(self, name, None) for name in parts):
-            if part is not None:
-                part.close()
 
     # -- data and model ------------------------------------------------------------------
     def _load(self, name: str, noise: float) -> tuple[Any, Any]:
@@ -379,38 +373,11 @@ class MLPExplorer(NNWidget):
                 self._loss_lines[1].x, self._loss_lines[1].y = steps, [h[2] for h in shown]
 
     def _build_chart(self) -> None:
-        x, y = bqplot.LinearScale(), bqplot.LinearScale(min=0.0)
-        lines = [
-            bqplot.Lines(
-                x=[0],
-                y=[0],
-                scales={"x": x, "y": y},
-                colors=[color],
-                labels=[label],
-            )
-            for color, label in LOSS_LINES
-        ]
-        self._loss_lines = lines
-        self.chart = bqplot.Figure(
-            marks=lines,
-            axes=[
-                bqplot.Axis(scale=x, label="SGD steps"),
-                bqplot.Axis(scale=y, side="left", label="loss"),
-            ],
-            title="Loss",
-            layout=ipywidgets.Layout(width="520px", height="220px"),
-            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
+        loss = LineChart(
+            LOSS_LINES, x_label="SGD steps", y_label="loss", title="Loss", key_suffix=" loss"
         )
-        # the key sits beside the chart, not on it, so that it never covers the curves
-        self._chart_key = ipywidgets.HTML(
-            " ".join(
-                f'<div style="margin:4px 0;white-space:nowrap"><span style="display:inline-block;'
-                f'width:18px;border-top:3px solid {color};vertical-align:middle"></span> '
-                f"{label} loss</div>"
-                for color, label in LOSS_LINES
-            ),
-            layout=ipywidgets.Layout(margin="36px 0 0 0"),
-        )
+        self._loss_lines = loss.lines
+        self.chart, self._chart_key, self._chart_row = loss.figure, loss.key, loss.row
 
     def _update_regions(self) -> None:
         try:

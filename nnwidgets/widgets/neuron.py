@@ -1,4 +1,7 @@
-"""NeuronExplorer: the input a neuron wants most, beside the real inputs that excite it most."""
+"""NeuronExplorer: the input a neuron wants most, beside the real inputs that excite it most.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/synthesis.py etc. compute.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""OcclusionExplorer: occlude image regions and watch a classifier's prediction change."""
+"""OcclusionExplorer: occlude image regions and watch a classifier's prediction change.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/occlusion*.py computes.
+"""
 
 from __future__ import annotations
 

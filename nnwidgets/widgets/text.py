@@ -11,17 +11,9 @@ from traitlets import Dict, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._traits import Int, Tensor
 from nnwidgets.compute._quantize import centred_codes, fraction_codes
-from nnwidgets.compute.text import (
-    DEFAULT_WINDOW,
-    TextActivations,
-    UnitRanking,
-    Vocab,
-    char_mask,
-    char_model,
-    rank_units,
-    text_activations,
-    vocab_symbols,
-)
+from nnwidgets.compute.char_model import Vocab, char_model, vocab_symbols
+from nnwidgets.compute.text import DEFAULT_WINDOW, TextActivations, text_activations
+from nnwidgets.compute.text_ranking import UnitRanking, char_mask, rank_units
 from nnwidgets.widgets._base import NNWidget, bundle, listed, message
 from nnwidgets.widgets._worker import Job
 
@@ -63,13 +55,13 @@ class TextNeuronExplorer(NNWidget):
     characters there. *Find units* takes a regular expression (a quoted string, leading
     whitespace, a URL) and ranks every unit of every layer by how well its activation
     separates the characters the expression covers from the others (the AUC, see
-    :func:`nnwidgets.compute.text.rank_units`); click a unit to select it.
+    :func:`nnwidgets.compute.text_ranking.rank_units`); click a unit to select it.
 
     Parameters
     ----------
     model
         A character model read as embedding -> recurrent layer -> head (see
-        :func:`nnwidgets.compute.text.char_model`; ``embedding``, ``rnn`` and ``head`` name
+        :func:`nnwidgets.compute.char_model.char_model`; ``embedding``, ``rnn`` and ``head`` name
         the parts when the defaults do not find them).
     text
         The text to read, at most ``max_chars`` characters.
@@ -203,7 +195,7 @@ class TextNeuronExplorer(NNWidget):
         Returns
         -------
         UnitRanking
-            Every unit, best first (see :func:`nnwidgets.compute.text.rank_units`).
+            Every unit, best first (see :func:`nnwidgets.compute.text_ranking.rank_units`).
         """
         ranking = rank_units(self._acts, pattern)
         best = [

@@ -180,3 +180,19 @@ def test_a_widget_whose_constructor_failed_early_still_closes():
     half_built = Fails.__new__(Fails)  # what the garbage collector closes
     assert half_built._worker is None and not half_built._ready
     half_built.close()
+
+
+def test_companions_are_shown_below_and_closed_with_the_widget(widget):
+    import ipywidgets
+
+    from nnwidgets.widgets._charts import LineChart
+
+    chart = LineChart([("#000000", "a"), ("#ffffff", "b")], x_label="x", y_label="y", title="t")
+    assert chart.row.children == (chart.figure, chart.key) and len(chart.lines) == 2
+    widget._show_with(chart.row, owned=(chart.figure, chart.key))
+    assert isinstance(widget._box, ipywidgets.VBox)
+    assert widget._box.children == (widget, chart.row)
+    bundle = widget._repr_mimebundle_()
+    assert widget._box.model_id in str(bundle)  # the box is what a cell shows
+    widget.close()
+    assert all(part.comm is None for part in (*chart.widgets, widget._box))

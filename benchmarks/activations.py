@@ -33,10 +33,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from occlusion import ResNet18
-
 from nnwidgets._serialization import tensor_to_json
 from nnwidgets.compute import activation_grids
+from nnwidgets.testing import ResNet18
 from nnwidgets.zoo import digits
 
 

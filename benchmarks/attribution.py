@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import io
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,10 +37,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from occlusion import ResNet18
-
 from nnwidgets.compute import attribution
+from nnwidgets.compute._timing import best_of
 from nnwidgets.compute.attribution.superpixels import grid_segments
+from nnwidgets.testing import ResNet18
 from nnwidgets.zoo import digits
 
 try:
@@ -52,16 +51,13 @@ except ImportError:  # pip install lime (needs scikit-image)
 
 def seconds(fn: Callable[[], object]) -> float:
     """Best of three runs, or the one run if it takes over five seconds (a shared machine)."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
+
+    def quiet() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fn()
-        best = min(best, time.perf_counter() - start)
-        if best > 5:
-            break
-    return best
+
+    return best_of(quiet, 3, enough=5)
 
 
 def lime_package(model: nn.Module, x: torch.Tensor, mask: torch.Tensor, target: int, n: int):

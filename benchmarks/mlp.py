@@ -10,23 +10,13 @@ then the same at the explorer's default 64x64 and the training steps per second 
 
 from __future__ import annotations
 
-import time
-
 import torch
 
 import nnwidgets as nw
 from nnwidgets._serialization import tensor_to_json
 from nnwidgets.compute import Trainer, build_mlp, unit_maps
-from nnwidgets.widgets.mlp import _quantize
-
-
-def best_of(fn, repeat: int = 20) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
+from nnwidgets.compute._quantize import symmetric_codes
+from nnwidgets.compute._timing import best_of
 
 
 def frame(hidden: tuple[int, ...], resolution: int) -> None:
@@ -36,10 +26,10 @@ def frame(hidden: tuple[int, ...], resolution: int) -> None:
     limits = rows.flatten(1).abs().amax(1).clamp(min=1e-6)
 
     def encode():
-        return tensor_to_json(_quantize(rows, limits), None)
+        return tensor_to_json(symmetric_codes(rows, limits), None)
 
-    evaluate = best_of(lambda: unit_maps(model, resolution=resolution))
-    encoding = best_of(encode)
+    evaluate = best_of(lambda: unit_maps(model, resolution=resolution), 20)
+    encoding = best_of(encode, 20)
     size = encode()["buffer"].nbytes
     units = rows.shape[0]
     shape = "-".join(map(str, (2, *hidden, 2)))

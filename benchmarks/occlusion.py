@@ -23,69 +23,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from captum.attr import Occlusion
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnwidgets.compute import OcclusionGrid, occlusion
 from nnwidgets.compute._incremental import runner_for
+from nnwidgets.compute._timing import best_of
+from nnwidgets.testing import ResNet18
 from nnwidgets.zoo.models import DigitsCNN
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inp: int, out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out)
-        self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = (
-            nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-            if stride != 1 or inp != out
-            else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(y)) + self.downsample(x))
-
-
-class ResNet18(nn.Module):
-    """torchvision's resnet18 layout (BasicBlock, [2, 2, 2, 2]), random weights."""
-
-    def __init__(self, classes: int = 1000) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        layers, inp = [], 64
-        for out, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers.append(nn.Sequential(BasicBlock(inp, out, stride), BasicBlock(out, out, 1)))
-            inp = out
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def run_ours(model, x, window, stride, target, coarse, **options):
@@ -128,9 +77,9 @@ def floor(model, x, grid, baseline, sizes, repeat):
                 model(batch[start : start + size])
 
         run(probe, max(sizes))  # warm up
-        per_copy = {s: timed(lambda s=s: run(probe, s), 1) / len(probe) for s in sizes}
+        per_copy = {s: best_of(lambda s=s: run(probe, s), 1) / len(probe) for s in sizes}
         best = min(per_copy, key=per_copy.get)
-        return best, timed(lambda: run(copies, best), repeat)
+        return best, best_of(lambda: run(copies, best), repeat)
 
 
 def bench(name, model, x, window, stride, ppes, sizes, repeat, captum_repeat):
@@ -161,7 +110,7 @@ def bench(name, model, x, window, stride, ppes, sizes, repeat, captum_repeat):
                 perturbations_per_eval=ppe,
             )
 
-        return timed(call, captum_repeat)
+        return best_of(call, captum_repeat)
 
     captum_default = captum(1)
     captum_by_ppe = {ppe: captum(ppe) for ppe in ppes}

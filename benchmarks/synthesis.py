@@ -27,9 +27,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from occlusion import ResNet18
-
 from nnwidgets.compute import synthesize
+from nnwidgets.testing import ResNet18
 from nnwidgets.zoo.models import DigitsCNN
 
 

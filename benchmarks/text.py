@@ -31,6 +31,7 @@ import torch
 
 import nnwidgets as nw
 from nnwidgets._serialization import tensor_to_json
+from nnwidgets.compute._timing import best_of
 from nnwidgets.compute.text import encode_text, text_activations
 from nnwidgets.widgets._base import STATIC
 from nnwidgets.zoo.char_rnn import corpus, stdlib_files
@@ -78,15 +79,6 @@ STEP = """(steps) => new Promise((resolve) => {
 class QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def wire_bytes(tensor: torch.Tensor) -> int:

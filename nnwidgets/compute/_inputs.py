@@ -1,5 +1,7 @@
 """Checks of what a user passes in: models, numbers, images, batches, datasets, normalizations.
 
+One module on purpose: every argument check in one place, so that compute and widgets agree.
+
 Every public compute function and widget constructor checks its arguments here, before any
 work starts, so that one kind of bad argument gets one clear error naming it, wherever it is
 passed. :class:`ImageDataset` is the one way to read a dataset (a tensor, a map-style Dataset

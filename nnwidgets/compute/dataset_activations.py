@@ -110,15 +110,22 @@ class TopActivations:
 
 
 def top_activations(
-    model: nn.Module, layer: str | None, dataset: Any, *, k: int = 9, **kwargs: Any
+    model: nn.Module,
+    layer: str | None,
+    dataset: Any,
+    *,
+    k: int = 9,
+    largest: bool = True,
+    **kwargs: Any,
 ) -> TopActivations:
     """Find the ``k`` inputs of ``dataset`` that excite each unit of ``layer`` most.
 
-    Keyword arguments are those of :func:`layer_activations`. Row ``i`` of ``activations`` and
+    With ``largest=False``, the ``k`` that drive it lowest, lowest first. Other keyword
+    arguments are those of :func:`layer_activations`. Row ``i`` of ``activations`` and
     index ``i`` in ``indices`` are item ``i`` of ``dataset`` (also of a shuffled DataLoader's
     dataset: see :class:`~nnwidgets.compute._inputs.ImageDataset`).
     """
     k = check_int(k, "k")
     activations = layer_activations(model, layer, dataset, **kwargs)
-    values, indices = activations.topk(min(k, len(activations)), dim=0)
+    values, indices = activations.topk(min(k, len(activations)), dim=0, largest=largest)
     return TopActivations(indices.T.contiguous(), values.T.contiguous(), activations)

@@ -26,6 +26,7 @@ __all__ = [
     "find_layer",
     "input_channels",
     "layer_units",
+    "objectives_for",
     "resolve_objective",
     "run_layer",
     "unit_values",
@@ -110,6 +111,16 @@ def resolve_objective(objective: str, layer: str | None, shape: Sequence[int]) -
             "use objective='linear'"
         )
     return objective
+
+
+def objectives_for(layer: str | None, shape: Sequence[int]) -> tuple[str, ...]:
+    """Return the objectives (other than "auto") that apply to a layer of activation ``shape``.
+
+    The output takes "logit"; (C, H, W) activations "channel" and "neuron"; others "linear".
+    """
+    if layer is None or layer == "output":
+        return ("logit",)
+    return ("channel", "neuron") if len(shape) == 3 else ("linear",)
 
 
 def unit_values(

@@ -13,7 +13,8 @@ from torch import nn
 from nnwidgets.compute._guard import borrowed_model
 from nnwidgets.compute.mlp import Extent, MLPLayer, build_mlp, mlp_layers, plane_points
 
-_PIECEWISE = ("relu", "leaky_relu", "linear")
+#: Activations whose nets are piecewise linear (their linear regions can be counted).
+PIECEWISE = ("relu", "leaky_relu", "linear")
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _enumerate(layers: list[MLPLayer], extent: Extent, limit: int) -> int | None
 
 def _check_piecewise(layers: list[MLPLayer]) -> None:
     for layer in layers[:-1]:
-        if layer.activation not in _PIECEWISE and layer.activation is not None:
+        if layer.activation not in PIECEWISE and layer.activation is not None:
             raise ValueError(
                 f"linear regions need piecewise-linear activations (ReLU, leaky ReLU); layer "
                 f"{layer.name!r} is followed by {layer.activation}"

@@ -11,6 +11,7 @@ from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._inputs import check_int, check_ints, check_model, check_number
+from nnwidgets.compute._quantize import symmetric_codes
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu", "linear")
 _MODULES = {
@@ -267,3 +268,62 @@ def set_bias(model: nn.Module, layer: int, unit: int, value: float) -> None:
     _check_index("unit", unit, linear.out_features)
     with torch.no_grad():
         linear.bias[unit] = _check_value(value)
+
+
+def mlp_sizes(model: nn.Module) -> list[int]:
+    """Units per layer of a feed-forward stack, input to output."""
+    layers = mlp_layers(model)
+    return [layers[0].linear.in_features, *(layer.linear.out_features for layer in layers)]
+
+
+def flat_parameters(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every Linear layer's weights and biases (zeros for a layer without), each flattened."""
+    layers = mlp_layers(model)
+    weights = torch.cat([layer.linear.weight.detach().float().cpu().flatten() for layer in layers])
+    biases = torch.cat(
+        [
+            layer.linear.bias.detach().float().cpu()
+            if layer.linear.bias is not None
+            else torch.zeros(layer.linear.out_features)
+            for layer in layers
+        ]
+    )
+    return weights, biases
+
+
+def plane_extent(x: torch.Tensor) -> Extent:
+    """Return a square (x_min, x_max, y_min, y_max) around points ``x``, at least +-1.05."""
+    bound = max(1.0, abs(float(x.min())), abs(float(x.max()))) * 1.05
+    return (-bound, bound, -bound, bound)
+
+
+def prediction_map(outputs: torch.Tensor, task: str, limit: float = 1.0) -> torch.Tensor:
+    """Signed prediction in [-1, 1] from the output layer's maps (K, ...).
+
+    Regression: the output divided by ``limit`` (the largest |target|). Classification:
+    P(class 1) - 1/2 doubled for one or two outputs, else the predicted class spread over
+    [-1, 1].
+    """
+    if task == "regression":
+        return (outputs[0] / max(limit, 1e-6)).clamp(-1, 1)
+    if len(outputs) == 1:
+        return torch.sigmoid(outputs[0]) * 2 - 1
+    if len(outputs) == 2:
+        return outputs.softmax(0)[1] * 2 - 1
+    return outputs.argmax(0).float() / (len(outputs) - 1) * 2 - 1
+
+
+def map_codes(
+    maps: Sequence[torch.Tensor], prediction: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 codes of every unit's map, then of the prediction, and the scale of each.
+
+    Each unit's map gets a symmetric scale from its largest |value|; the prediction's is 1.
+    Returns the codes (units + 1, ...) and the limits (units + 1,).
+    """
+    rows = torch.cat(list(maps))
+    limits = rows.flatten(1).abs().amax(1).clamp(min=1e-6)
+    codes = torch.cat(
+        [symmetric_codes(rows, limits), symmetric_codes(prediction[None], torch.ones(1))]
+    )
+    return codes, torch.cat([limits, torch.ones(1)])

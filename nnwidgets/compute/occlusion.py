@@ -1,4 +1,7 @@
-"""Occlusion sensitivity: slide a window of baseline values over an input, watch the scores."""
+"""Occlusion sensitivity: slide a window of baseline values over an input, watch the scores.
+
+One module: occlusion() and occlusion_outputs() share the chunked sweep (sizing, engines).
+"""
 
 from __future__ import annotations
 
@@ -54,14 +57,21 @@ def _one_baseline(baseline: object, shape: tuple[int, ...], dtype: torch.dtype) 
         limit = float(torch.finfo(dtype).max)
         return check_number(baseline, "baseline", low=-limit, high=limit)
     check_tensor(baseline, "baseline")
-    if tuple(baseline.shape) == (1, *shape):
-        baseline = baseline[0]
-    if tuple(baseline.shape) != shape:
-        raise ValueError(
-            f"baseline has shape {tuple(baseline.shape)}; it must be a number or shaped "
-            f"like one input {shape}"
-        )
-    return baseline
+    return _one_input(
+        baseline,
+        shape,
+        f"baseline has shape {tuple(baseline.shape)}; it must be a number or shaped "
+        f"like one input {shape}",
+    )
+
+
+def _one_input(x: torch.Tensor, shape: tuple[int, ...], error: str) -> torch.Tensor:
+    """Return ``x`` shaped ``shape`` (a leading batch of one dropped); raise ``error`` if not."""
+    if tuple(x.shape) == (1, *shape):
+        x = x[0]
+    if tuple(x.shape) != shape:
+        raise ValueError(error)
+    return x
 
 
 class _ChunkSizer:
@@ -184,13 +194,11 @@ def occlusion_outputs(
         x = check_image(x, "x", channels=conv_channels(model))
     else:
         x = check_tensor(x, "x")
-    if tuple(x.shape) == (1, *shape):
-        x = x[0]
-    if tuple(x.shape) != shape:
-        raise ValueError(
-            f"x has shape {tuple(x.shape)}; the grid is for inputs of shape {shape} "
-            f"(or {(1, *shape)})"
-        )
+    x = _one_input(
+        x,
+        shape,
+        f"x has shape {tuple(x.shape)}; the grid is for inputs of shape {shape} (or {(1, *shape)})",
+    )
     base = _one_baseline(baseline, shape, x.dtype)
     if order is None:
         order = grid.progressive_order()

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nnwidgets.compute._guard import borrowed_model
 from nnwidgets.compute._inputs import check_int, check_number
 from nnwidgets.compute.mlp import mlp_layers
 
@@ -74,6 +75,41 @@ def check_data(
     if not torch.isfinite(y).all():
         raise ValueError(f"{name} targets contain NaN or infinite values")
     return x.float(), y
+
+
+def check_points(x: Any, y: Any, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check data (X, y) before a model is built for it: X (n, 1 or 2), y labels or targets.
+
+    ``task`` None means regression for 1-D points, classification for 2-D ones.
+    """
+    if task is not None and task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    try:
+        shape = tuple(torch.as_tensor(x).shape)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"data X must be a tensor or an array, got {type(x).__name__}") from error
+    if len(shape) != 2 or shape[1] not in (1, 2):
+        raise ValueError(
+            f"data X has shape {shape}: {shape[1] if len(shape) == 2 else 'no'} inputs per point; "
+            "the explorer needs (n, 1) or (n, 2)"
+        )
+    task = task or ("regression" if shape[1] == 1 else "classification")
+    # any number of classes: the network is checked against the data once it is built
+    outputs = 1 if task == "regression" else 2**62
+    return check_data(x, y, in_features=shape[1], out_features=outputs, task=task)
+
+
+def holdout_split(n: int, fraction: float, seed: int) -> torch.Tensor:
+    """(n,) bool mask of the held-out points: ``round(n * fraction)`` of them, drawn by ``seed``.
+
+    None are held out when that would leave no point on one side.
+    """
+    test = torch.zeros(n, dtype=torch.bool)
+    held_out = round(n * fraction)
+    if 0 < held_out < n:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        test[order[:held_out]] = True
+    return test
 
 
 def _binary(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -162,9 +198,10 @@ class Trainer:
         n = check_int(n, "n")
         model = self.model
         device = self._weights[0].device
-        was_training = model.training
-        model.train()
-        try:
+        # borrowed_model hands back modes, requires_grad and hooks; it never touches the
+        # parameters, so the SGD updates below stay (training is meant to change them)
+        with borrowed_model(model, eval=False):
+            model.train()
             for _ in range(n):
                 index = self._batch()
                 x, y = self.x_train[index].to(device), self.y_train[index].to(device)
@@ -180,8 +217,6 @@ class Trainer:
                         if parameter.grad is not None:
                             parameter -= self.lr * parameter.grad
                 self.step_count += 1
-        finally:
-            model.train(was_training)
         return self.record()
 
     def record(self) -> tuple[float, float | None]:
@@ -202,19 +237,12 @@ class Trainer:
     def losses(self) -> tuple[float, float | None]:
         """Loss on the whole training set and on the test set (None without test data)."""
         device = self._weights[0].device
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                train = float(
-                    self._loss(self.model(self.x_train.to(device)), self.y_train.to(device))
-                )
-                test = None
-                if self.test is not None:
-                    x, y = self.test
-                    test = float(self._loss(self.model(x.to(device)), y.to(device)))
-        finally:
-            self.model.train(was_training)
+        with borrowed_model(self.model), torch.no_grad():
+            train = float(self._loss(self.model(self.x_train.to(device)), self.y_train.to(device)))
+            test = None
+            if self.test is not None:
+                x, y = self.test
+                test = float(self._loss(self.model(x.to(device)), y.to(device)))
         return train, test
 
     def accuracy(self, test: bool = False) -> float:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anywidget
+import ipywidgets
 import torch
 from traitlets import Bool, Float, TraitError, Unicode, validate
 
@@ -64,6 +65,21 @@ def in_range(
     return validate(*names)(check)
 
 
+def listed(name: str, choices: str, what: str) -> Any:
+    """Build a trait validator that accepts only values of ``name`` listed in trait ``choices``.
+
+    ``what`` names the value in the error, e.g. "unknown layer 'x'; choose one of [...]".
+    """
+
+    def check(widget: Any, proposal: dict) -> Any:
+        options = getattr(widget, choices)
+        if proposal["value"] not in options:
+            raise TraitError(f"unknown {what} {proposal['value']!r}; choose one of {options}")
+        return proposal["value"]
+
+    return validate(name)(check)
+
+
 def _check_field(key: str, value: Any, kind: type) -> None:
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -115,6 +131,13 @@ class NNWidget(anywidget.AnyWidget):
     )
 
     _handlers: ClassVar[dict[str, tuple[str, dict[str, type]]]] = {}
+    #: True once the widget's constructor has finished. Observers and validators that need
+    #: state a constructor sets after ``super().__init__`` do nothing until then (traits set
+    #: by the constructor notify them before that state exists).
+    _ready = False
+    _worker: Worker | None = None  # None until the constructor made it
+    _box: ipywidgets.Box | None = None  # the widget and its companions, when it has some
+    _companions: tuple[ipywidgets.Widget, ...] = ()
     #: Traits the front-end may write (its controls); the others it only shows. "error" is
     #: cleared by the front-end's dismiss button.
     _settings: ClassVar[tuple[str, ...]] = ("error",)
@@ -123,10 +146,11 @@ class NNWidget(anywidget.AnyWidget):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         handlers = dict(cls._handlers)
-        for attribute, value in vars(cls).items():
-            if hasattr(value, "_nnw_message"):
-                name, fields = value._nnw_message
-                handlers[name] = (attribute, fields)
+        for klass in (NNWidget, cls):  # the shared messages, then the widget's own
+            for attribute, value in vars(klass).items():
+                if hasattr(value, "_nnw_message"):
+                    name, fields = value._nnw_message
+                    handlers[name] = (attribute, fields)
         cls._handlers = handlers
         ours = set(cls.class_trait_names(sync=True)) - set(
             anywidget.AnyWidget.class_trait_names(sync=True)
@@ -267,6 +291,15 @@ class NNWidget(anywidget.AnyWidget):
         self.error = detail
         self._settle()
 
+    def stop(self) -> None:
+        """Stop the background work; what it computed so far stays."""
+        for channel in list(self._active):
+            self._cancel(channel)
+
+    @message("stop")
+    def _on_stop(self) -> None:
+        self.stop()
+
     def wait(self, timeout: float | None = None) -> None:
         """Block until background work ends; raise the error it ended with, if any."""
         if not self._worker.wait(timeout):
@@ -275,8 +308,23 @@ class NNWidget(anywidget.AnyWidget):
         if error is not None:
             raise error
 
+    # -- companions: widgets shown below this one (e.g. bqplot charts) ----------------------
+    def _show_with(
+        self, *shown: ipywidgets.Widget, owned: tuple[ipywidgets.Widget, ...] = ()
+    ) -> None:
+        """Show ``shown`` below the widget, in one box; close them and ``owned`` with it."""
+        self._companions = (*shown, *owned)
+        self._box = ipywidgets.VBox([self, *shown])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if self._box is None:
+            return super()._repr_mimebundle_(**kwargs)
+        return self._box._repr_mimebundle_(**kwargs)
+
     def close(self) -> None:
-        """Stop background work and close the widget."""
-        if hasattr(self, "_worker"):  # absent when the constructor failed early
+        """Stop background work and close the widget (and its companions)."""
+        if self._worker is not None:  # None when the constructor failed early
             self._worker.close()
         super().close()
+        for part in (*self._companions, *([self._box] if self._box is not None else [])):
+            part.close()

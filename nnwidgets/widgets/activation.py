@@ -19,7 +19,7 @@ from nnwidgets.compute.activation_grid import (
     activation_grids,
     spatial_layers,
 )
-from nnwidgets.widgets._base import NNWidget, bundle, message
+from nnwidgets.widgets._base import NNWidget, bundle, listed, message
 from nnwidgets.widgets._worker import Job
 
 #: scaling's choices (SCALINGS), with the labels the front-end shows.
@@ -227,11 +227,7 @@ class ActivationExplorer(NNWidget):
         self.ranking = {}
 
     # -- validation ----------------------------------------------------------------------
-    @validate("layer")
-    def _check_layer(self, proposal: dict) -> str:
-        if proposal["value"] not in self.layers:
-            raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
-        return proposal["value"]
+    _check_layer = listed("layer", "layers", "layer")
 
     @validate("index")
     def _check_index(self, proposal: dict) -> int:

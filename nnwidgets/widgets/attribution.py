@@ -422,10 +422,6 @@ class AttributionExplorer(NNWidget):
         self._new_input(self._data[change["new"]], f"dataset #{change['new']}")
 
     # -- front-end messages --------------------------------------------------------------
-    @message("stop")
-    def _on_stop(self) -> None:
-        self.stop()
-
     @message("sanity")
     def _on_sanity(self) -> None:
         self.sanity_check()

@@ -17,7 +17,7 @@ from nnwidgets.compute.filters import (
     conv_filters,
     conv_layers,
 )
-from nnwidgets.widgets._base import NNWidget, bundle
+from nnwidgets.widgets._base import NNWidget, bundle, listed
 
 #: Most float32 weights sent for the hover readout (4 MiB); a larger layer's readout is
 #: decoded from its 8-bit tiles.
@@ -109,11 +109,7 @@ class FilterExplorer(NNWidget):
         rgb = conv.in_channels == 3 and conv.groups == 1
         return [v for v in FILTER_VIEWS if rgb or v != "rgb"]
 
-    @validate("layer")
-    def _check_layer(self, proposal: dict) -> str:
-        if proposal["value"] not in self.layers:
-            raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
-        return proposal["value"]
+    _check_layer = listed("layer", "layers", "layer")
 
     @validate("view")
     def _check_view(self, proposal: dict) -> str:

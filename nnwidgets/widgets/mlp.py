@@ -1,4 +1,7 @@
-"""MLPExplorer: see what every unit of a small MLP computes, and train it live."""
+"""MLPExplorer: see what every unit of a small MLP computes, and train it live.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/mlp.py etc. compute.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import bqplot
-import ipywidgets
 import torch
 from torch import nn
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, observe, validate
@@ -30,10 +31,18 @@ from nnwidgets.compute import (
     unit_maps,
 )
 from nnwidgets.compute._inputs import check_bool, check_int, check_model, check_number
-from nnwidgets.compute.linear_regions import _PIECEWISE
-from nnwidgets.compute.mlp import check_extent
-from nnwidgets.compute.training import TASKS, check_data
+from nnwidgets.compute.linear_regions import PIECEWISE
+from nnwidgets.compute.mlp import (
+    check_extent,
+    flat_parameters,
+    map_codes,
+    mlp_sizes,
+    plane_extent,
+    prediction_map,
+)
+from nnwidgets.compute.training import check_data, check_points, holdout_split
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
+from nnwidgets.widgets._charts import LineChart
 from nnwidgets.widgets._worker import Job
 from nnwidgets.zoo.toy import TOY_CURVES, TOY_DATASETS, toy_curve, toy_data
 
@@ -53,31 +62,6 @@ MAX_LAYERS, MAX_UNITS = 6, 8
 #: Most grid points per side of the maps (each map is resolution^2 values per unit).
 MAX_RESOLUTION = 512
 CUSTOM = "custom"
-
-
-def _check_points(x: Any, y: Any, task: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Check data (X, y) before a model is built for it: X (n, 1 or 2), y labels or targets."""
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    try:
-        shape = tuple(torch.as_tensor(x).shape)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(f"data X must be a tensor or an array, got {type(x).__name__}") from error
-    if len(shape) != 2 or shape[1] not in (1, 2):
-        raise ValueError(
-            f"data X has shape {shape}: {shape[1] if len(shape) == 2 else 'no'} inputs per point; "
-            "the explorer needs (n, 1) or (n, 2)"
-        )
-    task = task or ("regression" if shape[1] == 1 else "classification")
-    # any number of classes: the network is checked against the data once it is built
-    outputs = 1 if task == "regression" else 2**62
-    return check_data(x, y, in_features=shape[1], out_features=outputs, task=task)
-
-
-def _quantize(rows: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
-    """uint8 codes of values on symmetric per-row scales: 0 is -limit, 255 is +limit."""
-    scaled = rows / limits.reshape(-1, *([1] * (rows.ndim - 1)))
-    return ((scaled.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 class MLPExplorer(NNWidget):
@@ -163,7 +147,7 @@ class MLPExplorer(NNWidget):
         Unicode(), list(ACTIVATIONS), read_only=True, help="activation's built-in choices."
     ).tag(sync=True)
     piecewise = List(
-        Unicode(), list(_PIECEWISE), read_only=True, help="Activations with linear regions."
+        Unicode(), list(PIECEWISE), read_only=True, help="Activations with linear regions."
     ).tag(sync=True)
     dataset = Unicode("spirals", help="Built-in data set, or 'custom'.").tag(sync=True)
     datasets = List(Unicode(), help="Data sets the picker offers.").tag(sync=True)
@@ -183,12 +167,13 @@ class MLPExplorer(NNWidget):
         activation: str = "tanh",
         train_in_place: bool = False,
         task: str | None = None,
-        lr: float = 0.3,
-        batch_size: int = 10,
-        l1: float = 0.0,
-        l2: float = 0.0,
-        noise: float = 0.0,
-        test_fraction: float = 0.5,
+        # the settings' defaults are their traits' (declared once, above)
+        lr: float = lr.default_value,
+        batch_size: int = batch_size.default_value,
+        l1: float = l1.default_value,
+        l2: float = l2.default_value,
+        noise: float = noise.default_value,
+        test_fraction: float = test_fraction.default_value,
         extent: Sequence[float] | None = None,
         resolution: int = 64,
         seed: int = 0,
@@ -210,7 +195,7 @@ class MLPExplorer(NNWidget):
         self._custom = None if isinstance(data, str) else tuple(data)
         name = data if isinstance(data, str) else CUSTOM
         x, y = self._load(name, check_number(noise, "noise", low=0, high=1))
-        x, y = _check_points(x, y, task)
+        x, y = check_points(x, y, task)
         dims = x.shape[1]
         task = task or ("regression" if dims == 1 else "classification")
         if model is None:
@@ -244,8 +229,8 @@ class MLPExplorer(NNWidget):
         self._extent = extent
         self._set_data(x, y)
         self._push_frame()
-        self._chart_row = ipywidgets.HBox([self.chart, self._chart_key])
-        self._box = ipywidgets.VBox([self, self._chart_row])
+        self._show_with(self._chart_row, owned=(self.chart, self._chart_key))
+        self._ready = True
 
     # -- public API ----------------------------------------------------------------------
     def train(self, steps: int = 1000, *, wait: bool = True) -> None:
@@ -263,6 +248,12 @@ class MLPExplorer(NNWidget):
     def pause(self) -> None:
         """Stop continuous training."""
         self.playing = False
+
+    def stop(self) -> None:
+        """Stop training (continuous, or a :meth:`train` call); the steps taken stay."""
+        self.playing = False
+        super().stop()
+        self._run("train", lambda job: (self._refresh_losses(), self._push_frame()))
 
     def set_weight(self, layer: int, out_unit: int, in_unit: int, value: float) -> None:
         """Set a weight of Linear layer ``layer`` (0 is the first) by hand."""
@@ -288,17 +279,10 @@ class MLPExplorer(NNWidget):
             row = row[None].expand(16, -1)
         return png_export(lut[row.long()], path, min_size)
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self._box._repr_mimebundle_(**kwargs)
-
     def close(self) -> None:
         """Stop training and close the widget and its chart."""
         self.playing = False
         super().close()
-        parts = ("chart", "_chart_key", "_chart_row", "_box")
-        for part in (getattr(self, name, None) for name in parts):
-            if part is not None:
-                part.close()
 
     # -- data and model ------------------------------------------------------------------
     def _load(self, name: str, noise: float) -> tuple[Any, Any]:
@@ -317,11 +301,7 @@ class MLPExplorer(NNWidget):
         }
         x, y = check_data(x, y, **shape)
         n = len(x)
-        test = torch.zeros(n, dtype=torch.bool)
-        held_out = round(n * self.test_fraction)
-        if 0 < held_out < n:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self._seed))
-            test[order[:held_out]] = True
+        test = holdout_split(n, self.test_fraction, self._seed)
         self._trainer = Trainer(
             self.model,
             x[~test],
@@ -346,9 +326,7 @@ class MLPExplorer(NNWidget):
     def _plane(self, x: torch.Tensor) -> tuple[float, float, float, float]:
         if self._extent is not None:
             return tuple(float(v) for v in self._extent)
-        low, high = float(x.min()), float(x.max())
-        bound = max(1.0, abs(low), abs(high)) * 1.05
-        return (-bound, bound, -bound, bound)
+        return plane_extent(x)
 
     def _check_editable(self) -> None:
         if not self.editable:
@@ -366,28 +344,15 @@ class MLPExplorer(NNWidget):
 
     # -- frames: maps, weights, losses ---------------------------------------------------
     def _push_frame(self) -> None:
-        layers = mlp_layers(self.model)
         maps = unit_maps(self.model, self._extent_now, self._resolution)
-        rows = torch.cat([m for m in maps.post])
-        prediction = self._prediction(maps.post[-1])
-        limits = rows.flatten(1).abs().amax(1).clamp(min=1e-6)
-        codes = torch.cat([_quantize(rows, limits), _quantize(prediction[None], torch.ones(1))])
-        weights = torch.cat(
-            [layer.linear.weight.detach().float().cpu().flatten() for layer in layers]
-        )
-        biases = torch.cat(
-            [
-                layer.linear.bias.detach().float().cpu()
-                if layer.linear.bias is not None
-                else torch.zeros(layer.linear.out_features)
-                for layer in layers
-            ]
-        )
-        sizes = [layers[0].linear.in_features, *(layer.linear.out_features for layer in layers)]
+        limit = float(self._trainer.y_train.abs().max()) if self.task == "regression" else 1.0
+        prediction = prediction_map(maps.post[-1], self.task, limit)
+        codes, limits = map_codes(maps.post, prediction)
+        weights, biases = flat_parameters(self.model)
         with self.hold_sync():
-            self.layer_sizes = sizes
+            self.layer_sizes = mlp_sizes(self.model)
             self.maps = codes
-            self.map_limits = torch.cat([limits, torch.ones(1)])
+            self.map_limits = limits
             self.weights = weights
             self.biases = biases
             self.step_count = self._trainer.step_count
@@ -397,17 +362,6 @@ class MLPExplorer(NNWidget):
         if self.show_regions and (not self.playing or self._frames_since_regions >= 6):
             self._frames_since_regions = 0
             self._update_regions()
-
-    def _prediction(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Signed prediction map in [-1, 1]: P(class 1) - 1/2 doubled, or the regression value."""
-        if self.task == "regression":
-            limit = max(float(self._trainer.y_train.abs().max()), 1e-6)
-            return (outputs[0] / limit).clamp(-1, 1)
-        if len(outputs) == 1:
-            return torch.sigmoid(outputs[0]) * 2 - 1
-        if len(outputs) == 2:
-            return outputs.softmax(0)[1] * 2 - 1
-        return outputs.argmax(0).float() / (len(outputs) - 1) * 2 - 1
 
     def _refresh_losses(self, *, force: bool = True) -> None:
         history = self._trainer.history
@@ -427,38 +381,11 @@ class MLPExplorer(NNWidget):
                 self._loss_lines[1].x, self._loss_lines[1].y = steps, [h[2] for h in shown]
 
     def _build_chart(self) -> None:
-        x, y = bqplot.LinearScale(), bqplot.LinearScale(min=0.0)
-        lines = [
-            bqplot.Lines(
-                x=[0],
-                y=[0],
-                scales={"x": x, "y": y},
-                colors=[color],
-                labels=[label],
-            )
-            for color, label in LOSS_LINES
-        ]
-        self._loss_lines = lines
-        self.chart = bqplot.Figure(
-            marks=lines,
-            axes=[
-                bqplot.Axis(scale=x, label="SGD steps"),
-                bqplot.Axis(scale=y, side="left", label="loss"),
-            ],
-            title="Loss",
-            layout=ipywidgets.Layout(width="520px", height="220px"),
-            fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10},
+        loss = LineChart(
+            LOSS_LINES, x_label="SGD steps", y_label="loss", title="Loss", key_suffix=" loss"
         )
-        # the key sits beside the chart, not on it, so that it never covers the curves
-        self._chart_key = ipywidgets.HTML(
-            " ".join(
-                f'<div style="margin:4px 0;white-space:nowrap"><span style="display:inline-block;'
-                f'width:18px;border-top:3px solid {color};vertical-align:middle"></span> '
-                f"{label} loss</div>"
-                for color, label in LOSS_LINES
-            ),
-            layout=ipywidgets.Layout(margin="36px 0 0 0"),
-        )
+        self._loss_lines = loss.lines
+        self.chart, self._chart_key, self._chart_row = loss.figure, loss.key, loss.row
 
     def _update_regions(self) -> None:
         try:
@@ -537,7 +464,7 @@ class MLPExplorer(NNWidget):
 
     @observe("lr", "batch_size", "l1", "l2")
     def _training_setting(self, change: dict) -> None:
-        if hasattr(self, "_trainer"):
+        if self._ready:
             setattr(self._trainer, change["name"], change["new"])
 
     @observe("show_regions")
@@ -547,12 +474,12 @@ class MLPExplorer(NNWidget):
 
     @observe("activation")
     def _activation_changed(self, change: dict) -> None:
-        if hasattr(self, "_trainer") and change["new"] != CUSTOM:
+        if self._ready and change["new"] != CUSTOM:
             self._restart(lambda: self._rebuild(self.layer_sizes[1:-1], change["new"]))
 
     @observe("dataset", "noise", "test_fraction")
     def _data_changed(self, change: dict) -> None:
-        if not hasattr(self, "_trainer"):
+        if not self._ready:
             return
 
         def reload() -> None:
@@ -678,7 +605,7 @@ class MLPExplorer(NNWidget):
     def _check_activation(self, proposal: dict) -> str:
         # compared with the model, not with the trait (which, in a batch of writes from the
         # front-end, already holds the new value)
-        if hasattr(self, "_trainer") and not self.editable:
+        if self._ready and not self.editable:
             names = {layer.activation for layer in mlp_layers(self.model)[:-1]}
             own = names.pop() if len(names) == 1 and names <= set(ACTIVATIONS) else CUSTOM
             if proposal["value"] != own:

@@ -1,4 +1,7 @@
-"""NeuronExplorer: the input a neuron wants most, beside the real inputs that excite it most."""
+"""NeuronExplorer: the input a neuron wants most, beside the real inputs that excite it most.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/synthesis.py etc. compute.
+"""
 
 from __future__ import annotations
 
@@ -32,15 +35,20 @@ from nnwidgets.compute._inputs import (
     int_tuple,
 )
 from nnwidgets.compute._outputs import check_selector
+from nnwidgets.compute._quantize import fraction_codes
 from nnwidgets.compute._timing import about
-from nnwidgets.compute.layers import OBJECTIVES, declared_input_size, find_layer, input_channels
+from nnwidgets.compute.layers import (
+    OBJECTIVES,
+    declared_input_size,
+    find_layer,
+    input_channels,
+    objectives_for,
+)
 from nnwidgets.compute.synthesis import normalizer
 from nnwidgets.widgets._base import PUSH_INTERVAL, NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 
 OUTPUT = "output"
-#: Objectives by the rank of a layer's activations (without the batch dimension).
-OBJECTIVES_BY_RANK = {3: ("channel", "neuron"), 1: ("linear",)}
 #: Longest side of the per-unit images kept in the state (the front-end's cache).
 TILE_SIDE = 128
 #: Most bytes of per-unit images in the state: big layers get smaller tiles (at least 32 px).
@@ -358,8 +366,8 @@ class NeuronExplorer(NNWidget):
 
     def _objectives_for(self, layer: str, size: int) -> tuple[str, ...]:
         if layer == OUTPUT:
-            return ("logit",)
-        return OBJECTIVES_BY_RANK.get(len(self._layer_units(layer, size)[1]), ("linear",))
+            return objectives_for(OUTPUT, ())
+        return objectives_for(layer, self._layer_units(layer, size)[1])
 
     @validate("layer")
     def _check_layer(self, proposal: dict) -> str:
@@ -450,10 +458,6 @@ class NeuronExplorer(NNWidget):
         self._input = self._data[index]
         self._input_name = f"dataset example #{index}"
         self._run("input", self._input_job, priority=1)
-
-    @message("stop")
-    def _on_stop(self) -> None:
-        self.stop()
 
     @message("compute_all")
     def _on_compute_all(self) -> None:
@@ -661,6 +665,7 @@ class NeuronExplorer(NNWidget):
             self._layer_arg(),
             data,
             k=min(self._k, len(data)),
+            largest=self.maximize,
             objective=self.objective,
             position=self._position if self.objective == "neuron" else None,
             output=self._output,
@@ -668,11 +673,7 @@ class NeuronExplorer(NNWidget):
         )
         job.checkpoint()
         activations = top.activations.float()
-        if self.maximize:
-            indices, values = top.indices, top.values.float()
-        else:  # the inputs that drive the unit lowest
-            values, indices = activations.topk(top.indices.shape[1], dim=0, largest=False)
-            values, indices = values.T.contiguous(), indices.T.contiguous()
+        indices, values = top.indices, top.values.float()
         unique, slots = torch.unique(indices, return_inverse=True)
         thumbs = torch.stack([self._thumbnail(data[int(i)]) for i in unique])
         job.checkpoint()
@@ -716,7 +717,7 @@ class NeuronExplorer(NNWidget):
         peak = float(values.max())
         shown = values.clamp(min=0) / peak if peak > 0 else torch.zeros_like(values)
         size = tuple(self._thumbnail(self._input).shape[:2])
-        codes = (resize(shown[None], size)[0].clamp(0, 1) * 255).round().to(torch.uint8)
+        codes = fraction_codes(resize(shown[None], size)[0])
         with self.hold_sync():
             self.input_map = codes
             self.input_map_unit = unit

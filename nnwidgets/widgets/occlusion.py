@@ -1,4 +1,7 @@
-"""OcclusionExplorer: occlude image regions and watch a classifier's prediction change."""
+"""OcclusionExplorer: occlude image regions and watch a classifier's prediction change.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/occlusion*.py computes.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +15,7 @@ from torch import nn
 from traitlets import Dict, Enum, List, TraitError, Unicode, observe, validate
 
 from nnwidgets import colormaps
-from nnwidgets._image import (
-    DisplaySpec,
-    display_size,
-    display_transform,
-    gaussian_blur,
-    resize,
-    to_rgb8,
-)
+from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
 from nnwidgets._png import png_export
 from nnwidgets._traits import Float, Int, Pair, Tensor
 from nnwidgets.compute import OcclusionGrid, occlusion_outputs, predict
@@ -32,12 +28,19 @@ from nnwidgets.compute._inputs import (
     conv_channels,
 )
 from nnwidgets.compute._outputs import check_selector
+from nnwidgets.compute.occlusion_view import (
+    FILLS,
+    SCORE_MODES,
+    fill_baseline,
+    map_extremes,
+    occlude_at,
+    score_drop,
+)
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job
 
-FILLS = ("zero", "mean", "blur", "value")
-#: value_mode's and color_scale's choices, with the labels the front-end shows.
-VALUE_MODES = {"probability": "drop in probability", "raw": "drop in raw output"}
+#: value_mode's (compute's SCORE_MODES) and color_scale's choices, with the labels shown.
+VALUE_MODES = dict(zip(SCORE_MODES, ("drop in probability", "drop in raw output"), strict=True))
 COLOR_SCALES = {"fixed": "0 to 1 (fixed)", "fit": "fit to this map"}
 #: Most classes whose per-position probabilities the front-end keeps for instant answers.
 MAX_CACHED_CLASSES = 16
@@ -140,7 +143,7 @@ class OcclusionExplorer(NNWidget):
     fills = List(Unicode(), list(FILLS), read_only=True, help="fill's choices.").tag(sync=True)
     fill_value = Float(0.0, float32=True, help="Fill value when fill is 'value'.").tag(sync=True)
     target = Int(0, help="Class whose drop is mapped.").tag(sync=True)
-    value_mode = Enum(tuple(VALUE_MODES), default_value="probability").tag(sync=True)
+    value_mode = Enum(SCORE_MODES, default_value="probability").tag(sync=True)
     value_modes = Dict(VALUE_MODES, read_only=True, help="value_mode's choices.").tag(sync=True)
     color_scale = Enum(
         tuple(COLOR_SCALES), default_value="fixed", help="Map colours on 0..1 or fit to the map."
@@ -376,13 +379,8 @@ class OcclusionExplorer(NNWidget):
         window, baseline = list(self.window), self._baseline()
 
         def job(job: Job) -> None:
-            occluded = self._x.clone()
-            occluded[:, y : y + window[0], x : x + window[1]] = baseline[
-                :, y : y + window[0], x : x + window[1]
-            ]
-            probs = (
-                predict(self.model, occluded[None], output=self._output)[0].float().cpu().softmax(0)
-            )
+            occluded = occlude_at(self._x, y, x, window, baseline)
+            probs = predict(self.model, occluded, output=self._output)[0].float().cpu().softmax(0)
             job.checkpoint()
             with self.hold_sync():
                 self.probe = [y, x]
@@ -428,27 +426,19 @@ class OcclusionExplorer(NNWidget):
 
         self._run("sweep", job)
 
-    @message("stop")
-    def _on_stop(self) -> None:
-        self.stop()
-
     @message("clear")
     def _on_clear(self) -> None:
         self.clear()
 
     # -- helpers -----------------------------------------------------------------------
     def _baseline(self) -> torch.Tensor:
-        x = self._x
-        if self.fill == "zero":
-            return torch.zeros_like(x)
-        if self.fill == "value":
-            return torch.full_like(x, self.fill_value)
-        if self.fill == "mean":
-            mean = x.mean(dim=(1, 2)) if self._dataset_mean is None else self._dataset_mean
-            if mean.numel() not in (1, x.shape[0]):
-                raise ValueError(f"dataset_mean needs 1 or {x.shape[0]} values, got {mean.numel()}")
-            return mean.reshape(-1, 1, 1).expand_as(x).clone()
-        return gaussian_blur(x, sigma=max(1.0, max(self.window) / 2))
+        return fill_baseline(
+            self._x,
+            self.fill,
+            value=self.fill_value,
+            mean=self._dataset_mean,
+            window=tuple(self.window),
+        )
 
     def _update_fill_image(self) -> None:
         self.fill_image = to_rgb8(resize(self._display(self._baseline()), self._view_size))
@@ -460,12 +450,6 @@ class OcclusionExplorer(NNWidget):
         cols = (round(probe[1] * sx), round((probe[1] + self.window[1]) * sx))
         return rows, cols
 
-    def _scores(self, outputs: torch.Tensor) -> torch.Tensor:
-        t = self.target
-        if self.value_mode == "raw":
-            return self._clean_outputs[t] - outputs[:, t]
-        return self._clean_outputs.softmax(0)[t] - outputs.softmax(1)[:, t]
-
     def _units(self) -> str:
         name = self.labels[self.target]
         if self.value_mode == "raw":
@@ -473,18 +457,19 @@ class OcclusionExplorer(NNWidget):
         return f"drop in P('{name}') when the patch is occluded"
 
     def _publish(self, grid: OcclusionGrid, outputs: torch.Tensor, done: torch.Tensor) -> None:
-        scores = self._scores(outputs.nan_to_num(0.0))
+        scores = score_drop(
+            self._clean_outputs, outputs.nan_to_num(0.0), self.target, self.value_mode
+        )
         heatmap = grid.attribution(scores, done=None if bool(done.all()) else done).mean(0)
         view = resize(heatmap, self._view_size)
-        finite = heatmap[~heatmap.isnan()]
-        peak = float(finite[finite.abs().argmax()]) if finite.numel() else 0.0
+        peak, sign = map_extremes(heatmap)
         fixed = self.color_scale == "fixed" and self.value_mode == "probability"
         self._heatmap = heatmap
         with self.hold_sync():
             self.heatmap_view = view
             self.heatmap_limit = 1.0 if fixed else max(abs(peak), 1e-6)
             self.heatmap_peak = peak
-            self.heatmap_sign = one_sign(finite)
+            self.heatmap_sign = sign
             self.heatmap_units = self._units()
             self.sweep_done = [int(done.sum()), len(grid)]
 
@@ -510,19 +495,3 @@ class OcclusionExplorer(NNWidget):
             self.sweep_probs = None
             self.sweep_classes = None
             self.sweep_geometry = {}
-
-
-def one_sign(values: torch.Tensor) -> int:
-    """Return the sign a one-sided colour scale shows for ``values``, or 0 for a two-sided one.
-
-    1 (or -1) when no value is below (above) zero by more than a thousandth of the largest
-    magnitude, else 0.
-    """
-    if values.numel() == 0:
-        return 0
-    tolerance = 1e-3 * float(values.abs().max())
-    below = bool((values < -tolerance).any())
-    above = bool((values > tolerance).any())
-    if below and above:
-        return 0
-    return -1 if below else 1

@@ -10,18 +10,11 @@ from torch import nn
 from traitlets import Dict, List, TraitError, Unicode, observe, validate
 
 from nnwidgets._traits import Int, Tensor
-from nnwidgets.compute.text import (
-    DEFAULT_WINDOW,
-    TextActivations,
-    UnitRanking,
-    Vocab,
-    char_mask,
-    char_model,
-    rank_units,
-    text_activations,
-    vocab_symbols,
-)
-from nnwidgets.widgets._base import NNWidget, bundle, message
+from nnwidgets.compute._quantize import centred_codes, fraction_codes
+from nnwidgets.compute.char_model import Vocab, char_model, vocab_symbols
+from nnwidgets.compute.text import DEFAULT_WINDOW, TextActivations, text_activations
+from nnwidgets.compute.text_ranking import UnitRanking, char_mask, rank_units
+from nnwidgets.widgets._base import NNWidget, bundle, listed, message
 from nnwidgets.widgets._worker import Job
 
 #: Most characters the widget shows (the state holds units x characters bytes).
@@ -51,24 +44,6 @@ def _chosen_layers(layers: Sequence[str | int] | None, available: list[str]) -> 
     return chosen
 
 
-def quantize(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Quantize (T, N) activations per unit to uint8 (N, T) codes and (N,) float32 limits.
-
-    Unit ``n``'s limit is its largest ``|value|`` on the text (1 for a unit that is always 0)
-    and ``value ~ (code - 128) / 127 * limit``: 0 is code 128 exactly, the limits are codes 1
-    and 255, and the error is at most ``limit / 254``.
-    """
-    limits = values.abs().amax(dim=0)
-    limits = torch.where(limits > 0, limits, torch.ones_like(limits))
-    codes = (128 + 127 * values / limits).round().clamp(1, 255).to(torch.uint8)
-    return codes.T.contiguous(), limits.float()
-
-
-def dequantize(codes: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
-    """Invert :func:`quantize`: float32 (N, T) values from uint8 codes and per-unit limits."""
-    return (codes.float() - 128) / 127 * limits[:, None]
-
-
 class TextNeuronExplorer(NNWidget):
     r"""See which characters make a unit of a character-level RNN, LSTM or GRU fire.
 
@@ -80,13 +55,13 @@ class TextNeuronExplorer(NNWidget):
     characters there. *Find units* takes a regular expression (a quoted string, leading
     whitespace, a URL) and ranks every unit of every layer by how well its activation
     separates the characters the expression covers from the others (the AUC, see
-    :func:`nnwidgets.compute.text.rank_units`); click a unit to select it.
+    :func:`nnwidgets.compute.text_ranking.rank_units`); click a unit to select it.
 
     Parameters
     ----------
     model
         A character model read as embedding -> recurrent layer -> head (see
-        :func:`nnwidgets.compute.text.char_model`; ``embedding``, ``rnn`` and ``head`` name
+        :func:`nnwidgets.compute.char_model.char_model`; ``embedding``, ``rnn`` and ``head`` name
         the parts when the defaults do not find them).
     text
         The text to read, at most ``max_chars`` characters.
@@ -180,7 +155,7 @@ class TextNeuronExplorer(NNWidget):
         acts.layers = shown
         acts.values = [acts.values[i] for i in keep]
         self._acts: TextActivations = acts
-        codes, limits = quantize(acts.stacked())
+        codes, limits = centred_codes(acts.stacked())
         symbols = vocab_symbols(vocab)
         index_dtype = torch.uint8 if len(symbols) <= 256 else torch.int32
         super().__init__(
@@ -192,7 +167,7 @@ class TextNeuronExplorer(NNWidget):
             unit_limits=limits,
             unknown_mask=acts.unknown.to(torch.uint8),
             top_ids=acts.top_ids.to(index_dtype),
-            top_probs=(acts.top_probs * 255).round().to(torch.uint8),
+            top_probs=fraction_codes(acts.top_probs),
         )
         self.select(0 if layer is None else layer, unit)
 
@@ -220,7 +195,7 @@ class TextNeuronExplorer(NNWidget):
         Returns
         -------
         UnitRanking
-            Every unit, best first (see :func:`nnwidgets.compute.text.rank_units`).
+            Every unit, best first (see :func:`nnwidgets.compute.text_ranking.rank_units`).
         """
         ranking = rank_units(self._acts, pattern)
         best = [
@@ -277,11 +252,7 @@ class TextNeuronExplorer(NNWidget):
             )
         return unit
 
-    @validate("layer")
-    def _check_layer_trait(self, proposal: dict) -> str:
-        if proposal["value"] not in self.layers:
-            raise TraitError(f"unknown layer {proposal['value']!r}; choose one of {self.layers}")
-        return proposal["value"]
+    _check_layer_trait = listed("layer", "layers", "layer")
 
     @observe("layer")
     def _layer_changed(self, change: dict) -> None:

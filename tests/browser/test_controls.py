@@ -28,22 +28,20 @@ def test_sliders_and_number_boxes_keep_their_keys(server, page):
     active = page.evaluate(ACTIVE_CELL)
     assert active >= 1, "the widget's cell is the active one after Run All"
 
-    # the window slider: arrow keys move it, not the notebook's cell selection
-    window = nb.widget(f"{ROOT} input[type=range]").first
-    window.focus()
-    page.keyboard.press("ArrowUp")
-    page.keyboard.press("ArrowRight")
-    nb.run_code("print(w.window)", until="[6, 6]")
-    assert page.evaluate(ACTIVE_CELL) == active
-    assert window.evaluate("el => el === document.activeElement")
+    def keys_reach(control, keys, code, until):
+        """The keys move ``control`` (the kernel sees it), not the notebook's cell selection."""
+        control.focus()
+        for key in keys:
+            page.keyboard.press(key)
+        nb.run_code(code, until=until)
+        assert page.evaluate(ACTIVE_CELL) == active
 
-    # the opacity slider: Home sets it to 0
+    # the window slider: arrow keys move it; the opacity slider: Home sets it to 0
+    window = nb.widget(f"{ROOT} input[type=range]").first
+    keys_reach(window, ("ArrowUp", "ArrowRight"), "print(w.window)", "[6, 6]")
+    assert window.evaluate("el => el === document.activeElement")
     opacity = nb.widget(f"{ROOT} input[type=range]").last
-    opacity.focus()
-    page.keyboard.press("ArrowUp")
-    page.keyboard.press("Home")
-    nb.run_code("print(w.opacity)", until="0.0")
-    assert page.evaluate(ACTIVE_CELL) == active
+    keys_reach(opacity, ("ArrowUp", "Home"), "print(w.opacity)", "0.0")
 
     # a number box: Enter commits what was typed
     nb.run_code("w.fill = 'value'")

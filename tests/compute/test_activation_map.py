@@ -9,11 +9,6 @@ import torch.nn.functional as F
 import nnwidgets as nw
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return nw.zoo.digits()
-
-
 def test_is_the_channel_upsampled_and_leaves_the_model_as_it_was(
     digits, fingerprint, same_fingerprint
 ):

@@ -39,3 +39,13 @@ def test_datasets_and_loaders_give_the_same_activations():
     with torch.no_grad():
         full = demo.model.conv1(images)
     assert torch.allclose(neuron, full[:, :, 3, 4], atol=1e-6)
+
+
+def test_lowest_activations_are_the_bottom_of_the_ranking():
+    demo = nw.zoo.digits()
+    images = demo.images[:30]
+    top = top_activations(demo.model, "fc1", images, k=4, objective="linear")
+    low = top_activations(demo.model, "fc1", images, k=4, objective="linear", largest=False)
+    assert torch.equal(low.activations, top.activations)
+    expected, where = top.activations.sort(dim=0)
+    assert torch.equal(low.values, expected[:4].T) and torch.equal(low.indices, where[:4].T)

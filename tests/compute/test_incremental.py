@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from captum.attr import Occlusion
 from torch import nn
 
-from nnwidgets.compute import OcclusionGrid, occlusion, occlusion_outputs
+from nnwidgets.compute import OcclusionGrid, borrowed_model, occlusion, occlusion_outputs
 from nnwidgets.compute._incremental import runner_for
 
 
@@ -219,9 +219,17 @@ def test_equal_to_full_recomputation(name, shape, window, stride):
     torch.manual_seed(1)
     x = torch.randn(shape)
     grid = OcclusionGrid.create(shape, window, stride)
+    assert engine_applies(model, x, grid, 0.3)
     torch.testing.assert_close(
         scores(model, x, grid, 0.3, True), scores(model, x, grid, 0.3, False), atol=1e-5, rtol=1e-5
     )
+
+
+def engine_applies(model, x, grid, baseline) -> bool:
+    """Whether the incremental engine runs ``model`` (else a run with incremental=True falls back
+    to full runs, and comparing it with full runs would hold by construction)."""
+    with borrowed_model(model), torch.inference_mode():
+        return runner_for(model, x, grid, baseline) is not None
 
 
 def scores(model, x, grid, baseline, incremental: bool) -> torch.Tensor:
@@ -245,6 +253,7 @@ def test_baselines_windows_over_some_channels_and_cut_at_the_edge(name, kind):
     baseline = 0.7 if kind == "number" else torch.randn(shape)
     # channels 0-1, then 1-2; the last row of windows starts at row 10 and is cut at row 12
     grid = OcclusionGrid.create(shape, (2, 3, 4), (1, 2, 3))
+    assert engine_applies(model, x, grid, baseline)
     torch.testing.assert_close(
         scores(model, x, grid, baseline, True),
         scores(model, x, grid, baseline, False),
@@ -298,6 +307,7 @@ def test_in_place_writes_into_the_input_stay_exact_and_leave_it_as_it_was(reread
         ours = scores(model, x, grid, 0.3, True)
     # a write into a value read again is beyond the engine: the model runs in full, said once
     assert [str(w.message).count("reads again") for w in caught] == ([1] if reread else [])
+    assert engine_applies(model, x, grid, 0.3) is not reread
     assert torch.equal(x, before)
     torch.testing.assert_close(ours, scores(model, x, grid, 0.3, False), atol=1e-5, rtol=1e-5)
 

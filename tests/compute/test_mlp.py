@@ -1,4 +1,4 @@
-"""MLP compute: unit maps against a plain forward, exact region counts, XOR by hand, training."""
+"""MLP compute: unit maps against a plain forward, exact region counts, XOR by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from torch import nn
 import nnwidgets as nw
 from nnwidgets.compute import (
     ACTIVATIONS,
-    Trainer,
     build_mlp,
     linear_regions,
     mlp_layers,
@@ -142,28 +141,6 @@ def test_edit_api_checks_its_arguments():
         set_bias(model, 0, 0, float("nan"))
 
 
-def test_trainer_learns_circles_quickly():
-    x, y = nw.zoo.toy_data("circles", noise=0.05)
-    model = build_mlp(2, (4, 4), 2, "tanh")
-    trainer = Trainer(model, x[:200], y[:200], x[200:], y[200:], lr=0.1, batch_size=10)
-    first = trainer.losses()
-    for _ in range(100):
-        trainer.step(20)
-    train, test = trainer.losses()
-    assert train < first[0] / 4 and test < first[1] / 4
-    assert trainer.accuracy(test=True) > 0.95
-    assert trainer.history[-1] == (2000, train, test)
-
-
-def test_trainer_regression_on_a_tower():
-    x, y = nw.zoo.toy_curve("tower")
-    model = build_mlp(1, (8,), 1, "relu")
-    trainer = Trainer(model, x, y, task="regression", lr=0.1)
-    before = trainer.losses()[0]
-    trainer.step(3000)
-    assert trainer.losses()[0] < before / 2
-
-
 def test_structure_errors_name_what_was_found():
     with pytest.raises(ValueError, match=r"Conv2d at '0'"):
         mlp_layers(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2, 1)))
@@ -173,21 +150,6 @@ def test_structure_errors_name_what_was_found():
         mlp_layers(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="unknown activation"):
         build_mlp(activation="swish")
-
-
-@pytest.mark.parametrize(
-    ("x", "y", "match"),
-    [
-        (torch.zeros(5, 3), torch.zeros(5, dtype=torch.long), r"shape \(n, 2\)"),
-        (torch.zeros(5, 2), torch.full((5,), 0.5), "integer class"),
-        (torch.full((5, 2), float("nan")), torch.zeros(5, dtype=torch.long), "NaN"),
-        (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), "empty"),
-        (torch.zeros(5, 2), torch.full((5,), 4), r"\[0, 2\)"),
-    ],
-)
-def test_trainer_rejects_bad_data(x, y, match):
-    with pytest.raises(ValueError, match=match):
-        Trainer(build_mlp(2, (3,), 2), x, y)
 
 
 def test_model_untouched_by_maps_and_regions(fingerprint, same_fingerprint):
@@ -210,21 +172,6 @@ def test_toy_data_sets(name):
         nw.zoo.toy_data("swirls")
 
 
-def test_history_keeps_one_point_per_step_from_the_untrained_net():
-    x, y = nw.zoo.toy_data("xor", n=40)
-    model = build_mlp(2, (2,), 1, "sigmoid")
-    trainer = Trainer(model, x, y)
-    assert trainer.history == [(0, *trainer.losses())]
-    set_weight(model, 0, 0, 0, 50.0)  # a half-done hand edit: a large loss
-    trainer.record()
-    set_weight(model, 0, 0, 0, 0.0)
-    assert trainer.record() == trainer.losses()
-    assert trainer.history == [(0, *trainer.losses())]  # the edit replaced the step-0 point
-    trainer.step(3)
-    trainer.record()
-    assert [h[0] for h in trainer.history] == [0, 3]
-
-
 def test_initial_weights_are_scaled_for_the_activation():
     """Var(w) = gain^2 / fan_in (1 / fan_in at the output); biases as documented."""
     for activation, gain in (("tanh", 5 / 3), ("relu", 2**0.5)):
@@ -234,3 +181,37 @@ def test_initial_weights_are_scaled_for_the_activation():
         assert out.weight.std().item() == pytest.approx(1 / 400**0.5, rel=0.02)
         assert first.bias.abs().max() <= 0.5 and first.bias.std() > 0.25
         assert not hidden.bias.any() and not out.bias.any()
+
+
+def test_prediction_map_is_signed_and_bounded():
+    from nnwidgets.compute.mlp import prediction_map
+
+    one = torch.tensor([[0.0, 100.0, -100.0]])
+    assert prediction_map(one, "classification").tolist() == pytest.approx([0.0, 1.0, -1.0])
+    two = torch.tensor([[0.0, 0.0], [0.0, 50.0]])
+    assert prediction_map(two, "classification").tolist() == pytest.approx([0.0, 1.0])
+    three = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    assert prediction_map(three, "classification").tolist() == [-1.0, 0.0, 1.0]
+    regression = torch.tensor([[-4.0, 1.0, 2.0]])
+    assert prediction_map(regression, "regression", 2.0).tolist() == [-1.0, 0.5, 1.0]
+
+
+def test_map_codes_and_parameters_of_a_network():
+    from nnwidgets.compute.mlp import flat_parameters, map_codes, mlp_sizes, plane_extent
+
+    model = build_mlp(2, (3,), 2, "tanh", seed=1)
+    maps = unit_maps(model, EXTENT, 8)
+    codes, limits = map_codes(maps.post, torch.zeros(8, 8))
+    assert codes.dtype == torch.uint8 and codes.shape == (3 + 2 + 1, 8, 8)
+    assert limits[-1] == 1 and bool((codes[-1] == 128).all())  # a prediction of 0 is the middle
+    assert limits[:-1].tolist() == pytest.approx(
+        torch.cat(maps.post).flatten(1).abs().amax(1).tolist()
+    )
+    weights, biases = flat_parameters(model)
+    assert mlp_sizes(model) == [2, 3, 2]
+    assert weights.shape == (2 * 3 + 3 * 2,) and biases.shape == (3 + 2,)
+    assert torch.equal(weights[:6], model[0].weight.detach().flatten())
+    no_bias = nn.Sequential(nn.Linear(2, 2, bias=False))
+    assert flat_parameters(no_bias)[1].tolist() == [0.0, 0.0]
+    assert plane_extent(torch.tensor([[0.1, -0.2]])) == pytest.approx((-1.05, 1.05, -1.05, 1.05))
+    assert plane_extent(torch.tensor([[3.0, -4.0]])) == pytest.approx((-4.2, 4.2, -4.2, 4.2))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from captum.attr import Occlusion
@@ -316,7 +314,6 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
     image = torch.rand(1, 3, 4000, 4000)
     copy_bytes = image.numel() * 4
     done = []
-    start = time.perf_counter()
     result = occlusion(
         model,
         image,
@@ -326,11 +323,9 @@ def test_huge_image_within_the_memory_budget(make_tiny_net):
         incremental=False,  # counts the model's own forward calls
         progress=lambda d, t: done.append((d, t)),
     )
-    elapsed = time.perf_counter() - start
     assert result.shape == image.shape and bool(torch.isfinite(result).all())
     assert max(batches) * copy_bytes <= 2 * copy_bytes + 1
     assert sum(batches) == 1 + 16 and done[-1] == (16, 16)  # + the unoccluded image
-    assert elapsed < 60  # generous: shared machines are noisy
     batches.clear()
     grid = OcclusionGrid.create(image.shape[1:], 1000, 1000)
     list(occlusion_outputs(model, image, grid, incremental=False))

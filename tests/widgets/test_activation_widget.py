@@ -10,11 +10,6 @@ import nnwidgets as nw
 from nnwidgets.compute import activation_grids
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return nw.zoo.digits()
-
-
 @pytest.fixture
 def explorer(digits):
     w = nw.ActivationExplorer(

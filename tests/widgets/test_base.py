@@ -149,3 +149,50 @@ def test_pairs_take_an_int_or_two():
     with pytest.raises(TraitError):
         widget.size = 2.5
     widget.close()
+
+
+def test_every_widget_takes_the_shared_stop_message(widget):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def job(job):
+        started.set()
+        while not release.wait(0.01):
+            job.checkpoint()  # raises once the job is stopped
+
+    widget._run("long", job)
+    assert started.wait(10) and widget.busy
+    widget._handle_message(widget, {"type": "stop"}, [])
+    assert widget.error == "" and not widget.busy
+    widget.wait(10)
+    release.set()
+    assert "stop" in Probe._handlers and "echo" in Probe._handlers
+
+
+def test_a_widget_whose_constructor_failed_early_still_closes():
+    class Fails(Probe):
+        def __init__(self) -> None:
+            raise ValueError("bad argument")  # before NNWidget.__init__ made the worker
+
+    with pytest.raises(ValueError, match="bad argument"):
+        Fails()
+    half_built = Fails.__new__(Fails)  # what the garbage collector closes
+    assert half_built._worker is None and not half_built._ready
+    half_built.close()
+
+
+def test_companions_are_shown_below_and_closed_with_the_widget(widget):
+    import ipywidgets
+
+    from nnwidgets.widgets._charts import LineChart
+
+    chart = LineChart([("#000000", "a"), ("#ffffff", "b")], x_label="x", y_label="y", title="t")
+    assert chart.row.children == (chart.figure, chart.key) and len(chart.lines) == 2
+    widget._show_with(chart.row, owned=(chart.figure, chart.key))
+    assert isinstance(widget._box, ipywidgets.VBox)
+    assert widget._box.children == (widget, chart.row)
+    bundle = widget._repr_mimebundle_()
+    assert widget._box.model_id in str(bundle)  # the box is what a cell shows
+    widget.close()
+    assert all(part.comm is None for part in (*chart.widgets, widget._box))

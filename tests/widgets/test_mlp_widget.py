@@ -259,3 +259,20 @@ def test_settings_from_the_front_end_refuse_bools_and_non_finite_numbers():
 def test_bad_arguments_are_named(kwargs, kind, words):
     with pytest.raises(kind, match=words):
         nw.MLPExplorer(**kwargs)
+
+
+def test_the_stop_message_ends_training_and_draws_where_it_stopped():
+    w = nw.MLPExplorer(data="xor")
+    assert w._ready
+    w.play()
+    deadline = time.monotonic() + 30
+    while w.step_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    w._handle_message(w, {"type": "stop"}, [])
+    w.wait(30)
+    assert not w.playing and w.error == ""
+    assert w.step_count == w._trainer.step_count > 0  # the last frame shows the steps taken
+    steps = w.step_count
+    time.sleep(0.2)
+    assert w._trainer.step_count == steps
+    w.close()

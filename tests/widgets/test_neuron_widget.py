@@ -12,14 +12,10 @@ from traitlets import TraitError
 
 import nnwidgets as nw
 from nnwidgets.compute import layer_activations
+from nnwidgets.testing import CountingModel
 from nnwidgets.widgets import _base, neuron
 
 FAST = {"steps": 12, "seed": 0}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return nw.zoo.digits()
 
 
 def small_net() -> nn.Module:
@@ -254,24 +250,13 @@ def test_thumbnails_of_a_shuffled_loader_are_the_ranked_images(digits):
     ],
 )
 def test_bad_constructor_arguments_are_named_before_any_work(digits, kwargs, kind, words):
-    calls = []
-
-    class Counting(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inner = copy.deepcopy(digits.model)
-
-        def forward(self, x):
-            calls.append(len(x))
-            return self.inner(x)
-
-    model = Counting()
+    model = CountingModel(copy.deepcopy(digits.model))
     if kwargs.get("model") == "meta":
         kwargs = {**kwargs, "model": model.to("meta")}
     arguments = {"model": model, "layer": "inner.fc1", "size": 16, "precompute": False, **kwargs}
     with pytest.raises(kind, match=words):
         nw.NeuronExplorer(**arguments)
-    assert calls == [], "the model ran before the argument was checked"
+    assert model.calls == [], "the model ran before the argument was checked"
 
 
 def test_an_iterable_dataset_is_refused_clearly(digits):

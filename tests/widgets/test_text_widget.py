@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import nnwidgets as nw
+from nnwidgets.compute._quantize import uncentred
 from nnwidgets.compute.text import char_mask, rank_units, text_activations
-from nnwidgets.widgets.text import dequantize, quantize
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_state_holds_every_unit_quantized(demo, fingerprint, same_fingerprint):
     stacked = states.stacked()
     limits = stacked.abs().amax(0)
     torch.testing.assert_close(w.unit_limits, limits)
-    error = (dequantize(w.activations, w.unit_limits).T - stacked).abs()
+    error = (uncentred(w.activations, w.unit_limits).T - stacked).abs()
     assert bool((error <= limits / 254 + 1e-6).all())
     torch.testing.assert_close(w.values("rnn[1] cell", 3), states.values[3][:, 3])
     torch.testing.assert_close(w.values(), states.values[3][:, 3])
@@ -53,15 +53,6 @@ def test_state_holds_every_unit_quantized(demo, fingerprint, same_fingerprint):
     assert (w.top_probs.float() / 255 - states.top_probs).abs().max() <= 0.5 / 255 + 1e-6
     assert w.unknown_mask.sum() == 0 and w.ranking == {}
     w.close()
-
-
-def test_quantize_keeps_zero_and_the_limits():
-    values = torch.tensor([[0.0, 0.0], [0.5, -2.0], [-1.0, 1.0]])
-    codes, limits = quantize(values)
-    assert limits.tolist() == [1.0, 2.0]
-    assert codes.tolist() == [[128, 192, 1], [128, 1, 192]]
-    zero_codes, zero_limits = quantize(torch.zeros(3, 1))
-    assert zero_codes.tolist() == [[128, 128, 128]] and zero_limits.tolist() == [1.0]
 
 
 def test_find_units_from_the_front_end(widget):

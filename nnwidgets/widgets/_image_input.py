@@ -1,7 +1,4 @@
-"""Inputs of an explorer that takes one image and, optionally, a dataset to pick from.
-
-ActivationExplorer does the same inline; it can move onto these.
-"""
+"""Inputs of an explorer that takes one image and, optionally, a dataset to pick from."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from traitlets import Bool, Dict, Enum, List, TraitError, Unicode, observe, vali
 
 from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
 from nnwidgets._traits import Int, Tensor
-from nnwidgets.compute._inputs import ImageDataset, check_image, check_model, conv_channels
+from nnwidgets.compute._inputs import check_model, conv_channels
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.compute.activation_grid import (
     SCALINGS,
@@ -20,6 +20,7 @@ from nnwidgets.compute.activation_grid import (
     spatial_layers,
 )
 from nnwidgets.widgets._base import NNWidget, bundle, listed, message
+from nnwidgets.widgets._image_input import first_input, next_input
 from nnwidgets.widgets._worker import Job
 
 #: scaling's choices (SCALINGS), with the labels the front-end shows.
@@ -119,25 +120,7 @@ class ActivationExplorer(NNWidget):
         self.model = check_model(model)
         channels = conv_channels(model)
         self._output = check_selector(output)
-        self._data = (
-            None if dataset is None else ImageDataset(dataset, "dataset", channels=channels)
-        )
-        if self._data is not None and not self._data.random_access:
-            raise TypeError(
-                "dataset iterates an IterableDataset; the slider picks images by index: pass "
-                "a map-style Dataset (or a DataLoader over one)"
-            )
-        source = "your image" if image is not None else "dataset #0"
-        if image is None:
-            if self._data is None:
-                raise ValueError("image is None and there is no dataset: give an image")
-            image = self._data.sample
-        x = check_image(image, "image", channels=channels).detach().to("cpu", torch.float32)
-        if self._data is not None and tuple(self._data.sample.shape) != tuple(x.shape):
-            raise ValueError(
-                f"dataset images have shape {tuple(self._data.sample.shape)} but image has shape "
-                f"{tuple(x.shape)}: the explorer needs one input size"
-            )
+        x, self._data, source = first_input(image, dataset, channels)
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
         names = spatial_layers(model, x, output=self._output) if layers is None else None
@@ -196,10 +179,7 @@ class ActivationExplorer(NNWidget):
 
     def set_input(self, image: torch.Tensor, *, wait: bool = True) -> None:
         """Show ``image`` (of the first input's shape) and recompute the grid."""
-        x = check_image(image, "image", channels=self._x.shape[0]).detach().to("cpu", torch.float32)
-        if tuple(x.shape) != tuple(self._x.shape):
-            raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(self._x.shape)}")
-        self._compute(x, "your image")
+        self._compute(next_input(image, self._x), "your image")
         if wait:
             self.wait()
 

@@ -97,7 +97,11 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     nb.run_code("w.wait(); print(w.target)", until=other)
     nb.wait_for_attr(root, "data-target", other)
     nb.wait_for_attr(root, "data-shown", ",".join([*DEFAULT, "integrated_gradients"]), timeout=30)
-    assert nb.canvas_pixels(panel(nb, "guided_backprop"))["hash"] != drawn
+    nb.wait_for_attr(  # the new maps arrive after the target: wait for their redraw
+        root,
+        "data-drawn",
+        lambda _: nb.canvas_pixels(panel(nb, "guided_backprop"))["hash"] != drawn,
+    )
     expected = nb.run_code(
         "from nnwidgets.compute.attribution import attribution\n"
         "a = attribution(demo.model, demo.images[:1], 'guided_backprop', w.target)[0].sum(0)\n"
@@ -158,7 +162,7 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     # the dataset slider picks another image, explained for its own predicted class
     nb.widget(f"{ROOT} input.nnw-attr-index").fill("5")
     nb.run_code("w.wait(); print(w.source)", until="dataset #5")
-    assert "for dataset #5" in nb.widget(f"{ROOT} .nnw-heading").inner_text()
+    nb.widget(f"{ROOT} .nnw-heading:has-text('for dataset #5')").wait_for(state="visible")
     nb.wait_for_attr(root, "data-shown", "saliency")
     errors = [e for e in browser_log.errors if "reading 'schema'" not in e]
     assert not errors, browser_log.format()

@@ -41,6 +41,17 @@ TITLES = {
     "lime": "LIME",
     "occlusion": "Occlusion",
 }
+#: Every method as the front-end shows it (its names, labels, and which maps are signed).
+CATALOG = [
+    {
+        "name": m.name,
+        "title": TITLES.get(m.name, m.name),
+        "summary": m.summary,
+        "signed": m.name not in NON_NEGATIVE,
+        "reduction": reduction(m.name),
+    }
+    for m in METHODS.values()
+]
 
 
 class AttributionExplorer(NNWidget):
@@ -105,9 +116,12 @@ class AttributionExplorer(NNWidget):
     SANITY_SIDE = 64
 
     # what the front-end shows (kernel -> browser)
-    catalog = List(Dict(), help="Every method: name, title, summary, signed, reduction.").tag(
-        sync=True
-    )
+    catalog = List(
+        Dict(),
+        CATALOG,
+        read_only=True,
+        help="The methods: name, title, summary, signed, reduction.",
+    ).tag(sync=True)
     image = Tensor(dtype=torch.uint8, ndim=3, help="Displayed input, (h, w, 3) uint8.")
     image_size = List(Int(), help="[height, width] of the model input.").tag(sync=True)
     source = Unicode("", help="Where the current input comes from.").tag(sync=True)
@@ -186,16 +200,6 @@ class AttributionExplorer(NNWidget):
         scale = min(1.0, self.SANITY_SIDE / max(x.shape[1:]))
         self._sanity_size = (max(1, round(x.shape[1] * scale)), max(1, round(x.shape[2] * scale)))
         super().__init__(
-            catalog=[
-                {
-                    "name": m.name,
-                    "title": TITLES.get(m.name, m.name),
-                    "summary": m.summary,
-                    "signed": m.name not in NON_NEGATIVE,
-                    "reduction": reduction(m.name),
-                }
-                for m in METHODS.values()
-            ],
             image_size=list(x.shape[1:]),
             layer_choices=self._layers,
             labels=names,

@@ -16,7 +16,14 @@ from nnwidgets.compute.activation_grid import (
 )
 from nnwidgets.compute.activation_map import activation_map
 from nnwidgets.compute.attribution import METHODS as ATTRIBUTION_METHODS
-from nnwidgets.compute.attribution import attribution
+from nnwidgets.compute.attribution import (
+    SanityStep,
+    attribution,
+    randomizable_layers,
+    rank_correlation,
+    sanity_check,
+    sanity_steps,
+)
 from nnwidgets.compute.dataset_activations import (
     TopActivations,
     layer_activations,
@@ -80,6 +87,7 @@ __all__ = [
     "LinearRegions",
     "MLPLayer",
     "OcclusionGrid",
+    "SanityStep",
     "TextActivations",
     "TopActivations",
     "Trainer",
@@ -105,7 +113,11 @@ __all__ = [
     "occlusion_outputs",
     "plane_points",
     "predict",
+    "randomizable_layers",
+    "rank_correlation",
     "rank_units",
+    "sanity_check",
+    "sanity_steps",
     "sawtooth_mlp",
     "select_output",
     "set_bias",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +24,7 @@ from nnwidgets.compute._inputs import (
     conv_channels,
 )
 from nnwidgets.compute._outputs import OutputSelector, check_selector, run_model, select_output
+from nnwidgets.compute._progress import Progress, ShouldStop
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "OcclusionGrid", "occlusion", "occlusion_outputs"]
 
@@ -38,8 +39,6 @@ _MAX_CHUNK_SECONDS = 1.0
 
 Baseline = float | torch.Tensor
 Target = int | Sequence[int] | torch.Tensor | None
-Progress = Callable[[int, int], object]
-ShouldStop = Callable[[], bool]
 
 
 def _one_baseline(baseline: object, shape: tuple[int, ...], dtype: torch.dtype) -> Baseline:

@@ -31,6 +31,7 @@ from torch import nn
 from torch.func import functional_call
 
 from nnwidgets.compute._guard import borrowed_model, model_device
+from nnwidgets.compute._progress import Progress, ShouldStop
 
 __all__ = [
     "CharModel",
@@ -45,8 +46,6 @@ __all__ = [
     "vocab_symbols",
 ]
 
-Progress = Callable[[int, int], object]
-ShouldStop = Callable[[], bool]
 Vocab = str | Sequence[str] | Mapping[str, int]
 
 UNKNOWN_SYMBOLS = ("\ufffd", "<unk>", "<UNK>")

@@ -291,3 +291,29 @@ def test_cnn_lesson_attribution_methods_on_clever_hans():
     assert default_layer(model) == "conv3"
     grid = nw.compute.activation_grids(model, cells["x"], ["conv3"]).layers["conv3"]
     assert tuple(grid.activations.shape[1:]) == (8, 8)
+
+
+def test_cnn_lesson_sanity_check():
+    """'Guided backprop barely notices' the cascading randomization; saliency does."""
+    words = text(CNN)
+    fresh = nw.zoo.clever_hans().model.state_dict()
+    cells = run_cells(CNN, "hans = ", "methods = ")
+    steps, rho = cells["steps"], cells["rho"]
+    assert [step.layer for step in steps] == [None, "fc2", "fc1", "conv3", "conv2", "conv1"]
+    assert [len(step.layers) for step in steps] == list(range(6))
+    assert all(rho[m][0] == 1.0 for m in rho)
+    gbp, sal, ig, deconv = (
+        rho[m] for m in ("guided_backprop", "saliency", "integrated_gradients", "deconvnet")
+    )
+    assert f"(\u03c1 = {gbp[1]:.2f}, saliency {sal[1]:.2f})" in words
+    assert (
+        f"guided backprop keeps \u03c1 = {gbp[3]:.2f} and deconvnet {deconv[3]:.2f}, while "
+        f"saliency falls to {sal[3]:.2f} and integrated gradients to {ig[3]:.2f}"
+    ) in words
+    assert all(min(gbp[k], deconv[k]) > max(sal[k], ig[k]) + 0.1 for k in (1, 2, 3))
+    assert f"({gbp[5]:.2f} with every layer random)" in words and gbp[5] < 0.5 * gbp[3]
+    assert f"Grad-CAM falls to \u03c1 = {rho['grad_cam'][1]:.2f} at the first step" in words
+    assert rho["grad_cam"][1] < 0.2
+    # "on a copy of the model (yours is never changed)"
+    after = cells["hans"].model.state_dict()
+    assert all(after[name].equal(value) for name, value in fresh.items())

@@ -26,7 +26,7 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {Record<string, string>} option_notes
  * @property {string[]} pending methods being computed
  * @property {number} dataset_size
- * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number>}[]} sanity
+ * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number | null>}[]} sanity
  * @property {Record<string, WireTensor>} sanity_maps per method, (steps, h, w) float32
  * @property {string} sanity_state
  * @property {string[]} methods shown (settable)
@@ -36,9 +36,10 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {number} sanity_step (settable)
  */
 
-const PANEL_SIDE = 220; // CSS pixels of a map's longer side
+const PANEL_SIDE = 220; // CSS pixels of a map's longer side, up to three maps
+const SMALL_PANEL_SIDE = 176; // the same, for four maps or more
 const THUMB_SIDE = 60; // CSS pixels of a sanity check map's longer side
-const LEGEND_WIDTH = 200;
+const LEGEND_WIDTH = 176; // CSS pixels of a legend's bar
 
 /**
  * The values of a map and how to colour them: symmetric about 0 for signed methods, from 0 for
@@ -198,14 +199,15 @@ function render({ model, el }) {
   }
 
   // -- the panels ----------------------------------------------------------------------
-  function makePanel(/** @type {string} */ method) {
+  /** @param {string} method a method's name, or "input" for the image itself */
+  function makePanel(method) {
     const info = entry(method);
     const canvas = h("canvas", {
       class: "nnw-canvas nnw-attr-map",
       tabindex: "0",
       role: "img",
       "data-lm-suppress-shortcuts": "true", // arrow keys move the crosshair, not the notebook cursor
-      "aria-label": `${info ? info.title : method} map over the image. Hover a pixel, or use the arrow keys, to read every map's value there; Escape leaves.`,
+      "aria-label": `${info ? `${info.title} map over the image (in grey)` : "The input image"}. Hover a pixel, or use the arrow keys, to read every map's value there; Escape leaves.`,
     });
     const legend = createLegend();
     const title = h("div", { class: "nnw-attr-panel-title" });
@@ -236,7 +238,7 @@ function render({ model, el }) {
   }
 
   function layoutPanels() {
-    const shown = shownMethods();
+    const shown = ["input", ...shownMethods()];
     for (const [name, panel] of panels) {
       if (!shown.includes(name)) {
         panel.el.remove();
@@ -247,22 +249,37 @@ function render({ model, el }) {
       if (!panels.has(name)) panels.set(name, makePanel(name));
     }
     panelBox.replaceChildren(...shown.map((name) => /** @type {{el: HTMLElement}} */ (panels.get(name)).el));
-    panelBox.hidden = shown.length === 0;
   }
 
   function drawPanels() {
-    const [cw, ch] = cssSize(PANEL_SIDE);
-    const [height, width] = inputSize();
+    const names = ["input", ...shownMethods()];
+    const side = names.length <= 4 ? PANEL_SIDE : SMALL_PANEL_SIDE;
+    const [cw, ch] = cssSize(side);
+    panelBox.style.setProperty("--nnw-attr-panel", `${Math.max(cw, LEGEND_WIDTH) + 4}px`);
     const pending = /** @type {string[]} */ (model.get("pending"));
     const notes = model.get("option_notes") || {};
     const drawnMethods = [];
-    for (const [name, panel] of panels) {
+    for (const name of names) {
+      const panel = panels.get(name);
+      if (!panel) continue;
       const info = entry(name);
       const signed = info ? info.signed : true;
-      const map = shownMap(name);
       const ctx = sizeCanvas(panel.canvas, cw, ch);
       ctx.clearRect(0, 0, cw, ch);
-      if (image) drawScaled(ctx, image, 0, 0, cw, ch);
+      if (name === "input") {
+        if (image) drawScaled(ctx, image, 0, 0, cw, ch);
+        panel.title.replaceChildren(h("b", {}, "Input"));
+        panel.note.textContent = "shown in grey under the maps";
+        panel.legend.el.hidden = true;
+        if (hover) crosshair(ctx, cw, ch);
+        continue;
+      }
+      const map = shownMap(name);
+      if (image) {
+        ctx.filter = "grayscale(1)"; // the maps' colours stand out on a grey image
+        drawScaled(ctx, image, 0, 0, cw, ch);
+        ctx.filter = "none";
+      }
       const extra = notes[name] ? ` (${notes[name]})` : "";
       panel.title.replaceChildren(h("b", {}, info ? info.title : name), extra);
       panel.title.title = info ? info.summary : "";
@@ -293,32 +310,43 @@ function render({ model, el }) {
                 : "Not computed (stopped): press Compute missing.";
       }
       panel.el.dataset.state = map ? "drawn" : pending.includes(name) ? "pending" : "missing";
-      if (hover) {
-        const x = ((hover.col + 0.5) * cw) / width;
-        const y = ((hover.row + 0.5) * ch) / height;
-        const px = cw / width;
-        const py = ch / height;
-        for (const [colour, line] of /** @type {[string, number][]} */ ([["rgba(0,0,0,0.8)", 3], ["#fff", 1]])) {
-          ctx.strokeStyle = colour;
-          ctx.lineWidth = line;
-          ctx.beginPath();
-          ctx.moveTo(x, 0);
-          ctx.lineTo(x, y - py);
-          ctx.moveTo(x, y + py);
-          ctx.lineTo(x, ch);
-          ctx.moveTo(0, y);
-          ctx.lineTo(x - px, y);
-          ctx.moveTo(x + px, y);
-          ctx.lineTo(cw, y);
-          ctx.stroke();
-          ctx.strokeRect(x - px / 2 - 1, y - py / 2 - 1, px + 2, py + 2);
-        }
-      }
+      if (hover) crosshair(ctx, cw, ch);
     }
     drawn += 1;
     root.dataset.drawn = String(drawn);
     root.dataset.shown = drawnMethods.join(",");
     root.dataset.pending = pending.join(",");
+  }
+
+  /**
+   * Mark the hovered pixel: a box around it and lines from it to the edges.
+   * @param {CanvasRenderingContext2D} ctx
+   * @param {number} cw
+   * @param {number} ch
+   */
+  function crosshair(ctx, cw, ch) {
+    if (!hover) return;
+    const [height, width] = inputSize();
+    const px = cw / width;
+    const py = ch / height;
+    const x = (hover.col + 0.5) * px;
+    const y = (hover.row + 0.5) * py;
+    const gap = Math.max(px, py, 4);
+    for (const [colour, line] of /** @type {[string, number][]} */ ([["rgba(0,0,0,0.8)", 3], ["#fff", 1]])) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = line;
+      ctx.beginPath();
+      ctx.moveTo(x, 0);
+      ctx.lineTo(x, y - gap);
+      ctx.moveTo(x, y + gap);
+      ctx.lineTo(x, ch);
+      ctx.moveTo(0, y);
+      ctx.lineTo(x - gap, y);
+      ctx.moveTo(x + gap, y);
+      ctx.lineTo(cw, y);
+      ctx.stroke();
+      ctx.strokeRect(x - px / 2 - 1, y - py / 2 - 1, px + 2, py + 2);
+    }
   }
 
   // -- hover readout -------------------------------------------------------------------
@@ -338,7 +366,7 @@ function render({ model, el }) {
     const { row, col } = hover;
     readout.replaceChildren(
       h("span", { class: "nnw-attr-readout-pixel" }, `row ${row}, column ${col}`),
-      ...[...panels.keys()].map((name) => {
+      ...[...panels.keys()].filter((name) => name !== "input").map((name) => {
         const map = shownMap(name);
         const value = map ? valueAt(map, row, col) : NaN;
         const info = entry(name);
@@ -380,20 +408,21 @@ function render({ model, el }) {
           ctx.fillStyle = "#fff";
           ctx.fillRect(0, 0, tw, th);
           drawScaled(ctx, pixelCanvas(colorize(values, scale.limit, lut, 1, scale.sign), mw, mh), 0, 0, tw, th);
-          const rho = steps[s] ? steps[s].rank_correlation[name] : undefined;
+          const rho = s > 0 && steps[s] ? steps[s].rank_correlation[name] : null;
           const layer = s === 0 ? "trained" : steps[s] ? steps[s].layer : "";
+          const rhoText = s === 0 ? "ρ 1" : typeof rho === "number" ? `ρ ${fmt(rho, 2)}` : "ρ n/a";
           const cell = h(
             "button",
             {
               class: `nnw-attr-thumb-cell${s === step() ? " nnw-current" : ""}`,
               "data-step": s,
-              "data-rho": rho === undefined ? "" : String(rho),
-              title: s === 0 ? "The trained model's map" : `Layers re-initialised: ${steps[s] ? steps[s].layers.join(", ") : ""}`,
-              "aria-label": `${info ? info.title : name}, ${layer}${rho === undefined || s === 0 ? "" : `, rank correlation ${fmt(rho, 2)}`}: show in the main view`,
+              "data-rho": typeof rho === "number" ? String(rho) : "",
+              title: s === 0 ? "The trained model's map" : `Layers re-initialised: ${steps[s] ? steps[s].layers.join(", ") : ""}${typeof rho === "number" ? "" : " (a constant map has no rank correlation)"}`,
+              "aria-label": `${info ? info.title : name}, ${layer}, rank correlation ${rhoText.slice(2)}: show in the main view`,
             },
             thumb,
             h("span", { class: "nnw-attr-thumb-layer" }, layer),
-            h("span", { class: "nnw-attr-thumb-rho" }, s === 0 || rho === undefined ? " " : `ρ ${fmt(rho, 2)}`),
+            h("span", { class: "nnw-attr-thumb-rho" }, rhoText),
           );
           cell.addEventListener("click", () => setTrait(model, "sanity_step", s));
           cells.push(cell);

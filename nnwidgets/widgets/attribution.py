@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +21,7 @@ from nnwidgets.compute.activation_grid import spatial_layers
 from nnwidgets.compute.attribution import METHODS, attribution
 from nnwidgets.compute.attribution.grad_cam import default_layer
 from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
+from nnwidgets.compute.attribution.sanity import SanityStep, randomizable_layers, sanity_steps
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
 from nnwidgets.widgets._worker import Job, Superseded
 
@@ -119,7 +122,7 @@ class AttributionExplorer(NNWidget):
     sanity_maps = TensorDict(
         dtype=torch.float32, help="Per method, (steps, h, w) maps of the sanity check so far."
     )
-    sanity_state = Unicode("", help="'', 'running', 'done' or 'stopped'.").tag(sync=True)
+    sanity_state = Unicode("", help="'', 'running', 'done', 'stopped' or 'failed'.").tag(sync=True)
     computed = Int(0, help="Maps computed so far (the front-end waits on it).").tag(sync=True)
 
     # settings (both ways)
@@ -187,6 +190,9 @@ class AttributionExplorer(NNWidget):
         self._lock = threading.Lock()  # a map is published only while its request is current
         self._quiet = True  # the constructor's trait values start no work
         self._attributions: dict[str, torch.Tensor] = {}
+        self._sanity: list[SanityStep] = []
+        scale = min(1.0, self.SANITY_SIDE / max(x.shape[1:]))
+        self._sanity_size = (max(1, round(x.shape[1] * scale)), max(1, round(x.shape[2] * scale)))
         super().__init__(
             catalog=[
                 {
@@ -235,6 +241,65 @@ class AttributionExplorer(NNWidget):
         self._check_methods([method], "method")
         merged = {**self.options, method: {**self.options[method], **options}}
         self.options = self._check_options(merged, self._x)
+        if wait:
+            self.wait()
+
+    @property
+    def sanity_results(self) -> list[SanityStep]:
+        """The sanity check's steps so far (step 0: the trained model), with full maps."""
+        return list(self._sanity)
+
+    def sanity_check(self, *, wait: bool = False) -> None:
+        """Run the sanity check of Adebayo et al. (2018) on the shown methods, step by step.
+
+        The layers of a copy of the model are re-initialised from the output end down, one
+        more per step (see :func:`nnwidgets.compute.sanity_steps`); each step's maps and
+        their rank correlations with the trained model's are pushed as they come. The
+        target and the options are the explorer's; a new target, image or option
+        supersedes the check.
+        """
+        if not self.methods:
+            raise ValueError("no method is shown: check at least one for the sanity check")
+        methods, target = list(self.methods), self.target
+        options = {m: self.options[m] for m in methods}
+        x = self._x[None]
+        total = 1 + len(randomizable_layers(self.model, x))
+
+        def job(job: Job) -> None:
+            finished = False
+            try:
+                steps = sanity_steps(
+                    self.model,
+                    x,
+                    methods,
+                    target,
+                    options=options,
+                    output=self._output,
+                    should_stop=lambda: job.stale,
+                )
+                with contextlib.closing(steps):
+                    for done, step in enumerate(steps, start=1):
+                        label = f"sanity check: step {done} of {total} ({step.layer or 'trained'})"
+                        self._report_progress(job, done, total, label, force=True)
+                        small = {
+                            m: resize(pixel_map(a.float().cpu(), m)[0], self._sanity_size)
+                            for m, a in step.maps.items()
+                        }
+                        with self._lock:
+                            if job.stale:
+                                raise Superseded("sanity")
+                            self._push_step(step, small)
+                        job.checkpoint()
+                finished = True
+            finally:
+                with self._lock:
+                    if not job.stale:
+                        self.sanity_state = "done" if finished else "failed"
+
+        with self._lock:
+            self._clear_sanity()
+            self._run("sanity", job)
+            self.sanity_state = "running"
         if wait:
             self.wait()
 
@@ -372,6 +437,10 @@ class AttributionExplorer(NNWidget):
     def _on_stop(self) -> None:
         self.stop()
 
+    @message("sanity")
+    def _on_sanity(self) -> None:
+        self.sanity_check()
+
     @message("compute")
     def _on_compute(self) -> None:
         self._request()
@@ -403,14 +472,39 @@ class AttributionExplorer(NNWidget):
         with self._lock:
             for name in methods:
                 self._attributions.pop(name, None)
-            self._cancel("sanity")
             with self.hold_sync():
                 self.maps = {k: v for k, v in self.maps.items() if k not in methods}
-                self.sanity = []
-                self.sanity_maps = {}
-                self.sanity_state = ""
-                self.sanity_step = 0
+                self._clear_sanity()
         self._request()
+
+    def _clear_sanity(self) -> None:
+        self._cancel("sanity")
+        self._sanity = []
+        with self.hold_sync():
+            self.sanity_step = 0
+            self.sanity = []
+            self.sanity_maps = {}
+            self.sanity_state = ""
+
+    def _push_step(self, step: SanityStep, maps: dict[str, torch.Tensor]) -> None:
+        self._sanity.append(step)
+        stacks = {
+            m: torch.cat([self.sanity_maps[m], v[None]]) if m in self.sanity_maps else v[None]
+            for m, v in maps.items()
+        }
+        correlations = {
+            m: None if math.isnan(r) else r for m, r in step.rank_correlation.items()
+        }  # JSON has no NaN: a constant map has no rank correlation
+        with self.hold_sync():
+            self.sanity_maps = stacks
+            self.sanity = [
+                *self.sanity,
+                {
+                    "layer": step.layer,
+                    "layers": list(step.layers),
+                    "rank_correlation": correlations,
+                },
+            ]
 
     def _request(self) -> None:
         """Compute the maps of the shown methods that are missing, superseding older work."""

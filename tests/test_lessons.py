@@ -297,8 +297,14 @@ def test_cnn_lesson_sanity_check():
     """'Guided backprop barely notices' the cascading randomization; saliency does."""
     words = text(CNN)
     fresh = nw.zoo.clever_hans().model.state_dict()
-    cells = run_cells(CNN, "hans = ", "methods = ")
+    cells = run_cells(CNN, "hans = ", "attributions = ", "methods = ", "attributions.sanity_check")
     steps, rho = cells["steps"], cells["rho"]
+    # the widget's built-in check gives the same correlations as the compute
+    widget = cells["attributions"].sanity_results
+    assert [step.layer for step in widget] == [step.layer for step in steps]
+    for shown, computed in zip(widget, steps, strict=True):
+        for method, value in shown.rank_correlation.items():
+            assert value == pytest.approx(computed.rank_correlation[method], abs=1e-6), method
     assert [step.layer for step in steps] == [None, "fc2", "fc1", "conv3", "conv2", "conv1"]
     assert [len(step.layers) for step in steps] == list(range(6))
     assert all(rho[m][0] == 1.0 for m in rho)
@@ -317,3 +323,4 @@ def test_cnn_lesson_sanity_check():
     # "on a copy of the model (yours is never changed)"
     after = cells["hans"].model.state_dict()
     assert all(after[name].equal(value) for name, value in fresh.items())
+    close_widgets(cells)

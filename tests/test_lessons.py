@@ -318,6 +318,15 @@ def test_cnn_lesson_sanity_check():
     ) in words
     assert all(min(gbp[k], deconv[k]) > max(sal[k], ig[k]) + 0.1 for k in (1, 2, 3))
     assert f"({gbp[5]:.2f} with every layer random)" in words and gbp[5] < 0.5 * gbp[3]
+    counts = {m: sum(cells["mark_peak"][m][1:]) for m in rho}
+    assert counts["guided_backprop"] == 5 and all(cells["mark_peak"]["guided_backprop"])
+    assert (
+        f"its largest value stays on the mark at all {counts['guided_backprop']} randomized steps"
+    ) in words
+    assert (
+        f"(integrated gradients' at {counts['integrated_gradients']} of the 5, saliency's at "
+        f"{counts['saliency']})"
+    ) in words
     assert f"Grad-CAM falls to \u03c1 = {rho['grad_cam'][1]:.2f} at the first step" in words
     assert rho["grad_cam"][1] < 0.2
     # "on a copy of the model (yours is never changed)"

@@ -6,7 +6,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,9 +28,8 @@ _HOOK_DICTS = (
 
 @dataclass
 class _Snapshot:
-    """The user's state of one model, taken by its first borrower."""
+    """The user's state of one model, taken by its outermost borrow."""
 
-    borrowers: int
     training: list[tuple[nn.Module, bool]]
     requires_grad: list[tuple[nn.Parameter, bool]]
     hook_keys: list[tuple[dict, frozenset]]
@@ -42,7 +41,6 @@ class _Snapshot:
         modules = list(model.modules())  # one traversal: a borrow is taken per chunk of work
         hook_dicts = [getattr(m, name, None) for m in modules for name in _HOOK_DICTS]
         return cls(
-            borrowers=0,
             training=[(m, m.training) for m in modules],
             requires_grad=[
                 (p, p.requires_grad)
@@ -75,11 +73,22 @@ class _Snapshot:
                 parameter.requires_grad_(requires_grad)
 
 
-# One snapshot per model, shared by overlapping borrowers (widgets compute in worker
-# threads, and two widgets may show the same model): the first borrower takes it and
-# the last one restores it, so one borrower never hands the model back under another.
+@dataclass
+class _Loan:
+    """One model's lock, and the snapshot and depth of the borrows that hold it."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    snapshot: _Snapshot | None = None
+    depth: int = 0
+
+
+# One loan per model. Its re-entrant lock is held for the whole of a borrow, so borrows
+# of one model from several threads (widgets compute in worker threads, and two widgets
+# may show the same model) run one after the other: none restores the snapshot while
+# another still has hooks or modes set, and none sees another's. Nested borrows in one
+# thread share the outermost borrow's snapshot, restored when it ends.
 _lock = threading.Lock()
-_snapshots: weakref.WeakKeyDictionary[nn.Module, _Snapshot] = weakref.WeakKeyDictionary()
+_loans: weakref.WeakKeyDictionary[nn.Module, _Loan] = weakref.WeakKeyDictionary()
 
 
 @contextmanager
@@ -92,8 +101,10 @@ def borrowed_model(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module
     the block is removed. Parameters and buffers are never written: run the model
     under :func:`torch.inference_mode` (eval mode keeps BatchNorm statistics still).
 
-    Overlapping borrows of one model (nested, or from several threads) share one
-    snapshot: the model is restored when the last of them ends.
+    A borrow holds the model's own re-entrant lock for the whole block: a borrow of the
+    same model from another thread waits until this one ends (borrow per chunk of work,
+    so that it waits for a chunk, and never hold a borrow across a ``yield``). Nested
+    borrows in one thread share one snapshot, restored when the outermost one ends.
 
     Parameters
     ----------
@@ -110,19 +121,21 @@ def borrowed_model(model: nn.Module, *, eval: bool = True) -> Iterator[nn.Module
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     with _lock:
-        snapshot = _snapshots.get(model)
-        if snapshot is None:
-            snapshot = _snapshots[model] = _Snapshot.take(model)
-        snapshot.borrowers += 1
-        if eval and any(module.training for module, _ in snapshot.training):
-            model.eval()
-    try:
-        yield model
-    finally:
-        with _lock:
-            snapshot.borrowers -= 1
-            if snapshot.borrowers == 0:
-                del _snapshots[model]
+        loan = _loans.get(model)
+        if loan is None:
+            loan = _loans[model] = _Loan()
+    with loan.lock:
+        if loan.depth == 0:
+            loan.snapshot = _Snapshot.take(model)
+        loan.depth += 1
+        try:
+            if eval and any(module.training for module, _ in loan.snapshot.training):
+                model.eval()
+            yield model
+        finally:
+            loan.depth -= 1
+            if loan.depth == 0:
+                snapshot, loan.snapshot = loan.snapshot, None
                 snapshot.restore()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -557,3 +558,93 @@ def test_methods_listed_with_options():
     assert ATTRIBUTION_METHODS["integrated_gradients"].options["n_steps"] == 50
     assert ATTRIBUTION_METHODS["lime"].options["n_samples"] == 25
     assert ATTRIBUTION_METHODS["grad_cam"].options["interpolate_mode"] == "nearest"
+    for method in ATTRIBUTION_METHODS.values():  # the protocol is attribution()'s, not an option
+        assert not {"output", "progress", "should_stop"} & set(method.options)
+    chunked = {name for name, method in ATTRIBUTION_METHODS.items() if method.chunked}
+    assert chunked == {"integrated_gradients", "lime", "occlusion"}
+
+
+# -- progress and stopping ------------------------------------------------------------------------
+
+CHUNKED = {
+    "integrated_gradients": ({"n_steps": 12, "internal_batch_size": 6}, [(2, 12), (4, 12)]),
+    "lime": ({"n_samples": 10, "batch_size": 4}, [(4, 30), (8, 30), (10, 30), (14, 30)]),
+    "occlusion": ({"window": 4, "batch_size": 5}, [(5, 48), (10, 48)]),
+}
+
+
+@pytest.mark.parametrize("method", sorted(CHUNKED))
+def test_chunked_methods_report_progress_and_stop(method, digits):
+    model, x = digits
+    options, first_calls = CHUNKED[method]
+    plain = attribution(model, x, method, **options)
+    seen: list[tuple[int, int]] = []
+    reported = attribution(model, x, method, progress=lambda *a: seen.append(a), **options)
+    assert torch.equal(reported, plain)  # reporting changes no number
+    assert seen[: len(first_calls)] == first_calls
+    dones = [done for done, _ in seen]
+    assert dones == sorted(set(dones)) and seen[-1] == (seen[0][1], seen[0][1])
+
+    seen.clear()
+    stop_after = len(first_calls) // 2
+    stopped = attribution(
+        model,
+        x,
+        method,
+        progress=lambda *a: seen.append(a),
+        should_stop=lambda: len(seen) >= stop_after,
+        **options,
+    )
+    assert seen == first_calls[:stop_after]
+    assert stopped.shape == plain.shape and not torch.equal(stopped, plain)
+    assert stopped.abs().sum() > 0
+    nothing = attribution(model, x, method, should_stop=lambda: True, **options)
+    assert torch.count_nonzero(nothing) == 0
+
+
+def test_stopped_lime_keeps_the_finished_inputs(digits):
+    model, x = digits
+    options = {"n_samples": 10, "batch_size": 4}
+    full = attribution(model, x, "lime", **options)
+    seen: list[tuple[int, int]] = []
+    partial = attribution(
+        model,
+        x,
+        "lime",
+        progress=lambda *a: seen.append(a),
+        should_stop=lambda: len(seen) >= 4,
+        **options,
+    )  # chunks of 4, 4 and 2 perturbed inputs per image: stopped in the second image
+    assert torch.equal(partial[0], full[0])  # finished before the stop
+    assert torch.count_nonzero(partial[2]) == 0  # not reached
+
+
+def test_stopped_integrated_gradients_is_the_partial_path_sum(digits):
+    """Stopped after the first chunk: the Gauss-Legendre sum over the nodes swept so far."""
+    model, x = digits
+    seen: list[tuple[int, int]] = []
+    half = attribution(
+        model,
+        x,
+        "integrated_gradients",
+        0,
+        n_steps=8,
+        internal_batch_size=12,  # 4 steps of 3 inputs per chunk
+        progress=lambda *a: seen.append(a),
+        should_stop=lambda: len(seen) >= 1,
+    )
+    assert seen == [(4, 8)]
+    nodes, weights = np.polynomial.legendre.leggauss(8)
+    expected = torch.zeros_like(x)
+    for node, weight in list(zip(nodes, weights, strict=True))[:4]:  # from the baseline (zeros)
+        grad = attribution(model, float(0.5 * (1 + node)) * x, "saliency", 0, abs=False)
+        expected += float(np.float32(0.5 * weight)) * grad
+    torch.testing.assert_close(half, expected * x, rtol=1e-4, atol=1e-6)
+
+
+def test_one_pass_methods_report_once(digits):
+    model, x = digits
+    for method in ("saliency", "guided_backprop", "grad_cam"):
+        seen: list[tuple[int, int]] = []
+        attribution(model, x, method, progress=lambda *a, seen=seen: seen.append(a))
+        assert seen == [(1, 1)]

@@ -90,27 +90,86 @@ def test_nested_borrows_restore_once_at_the_end(make_bn_net):
     assert net.training
 
 
-def test_overlapping_borrows_from_threads(make_bn_net):
-    """A borrow ending while another is running must not hand the model back."""
-    net = make_bn_net().train()
-    entered, release = threading.Event(), threading.Event()
-    seen = []
+def test_borrows_of_one_model_from_threads_wait_for_each_other(
+    make_bn_net, fingerprint, same_fingerprint
+):
+    """The race: a borrow ending while another runs restored the model under it."""
+    net = _mixed_state(make_bn_net())
+    user_hooks = dict(net.fc._forward_hooks)
+    before = fingerprint(net)
+    entered, tried = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
 
     def other() -> None:
+        assert entered.wait(5)
+        tried.set()
         with borrowed_model(net):
-            entered.set()
-            release.wait(5)
-            seen.append(net.training)
+            # the first borrow has ended: none of its hooks or modes are left
+            seen["hooks"] = dict(net.fc._forward_hooks)
+            seen["drop training"] = net.drop.training
+            net.fc.register_forward_hook(lambda *args: None)
 
     thread = threading.Thread(target=other)
+    thread.start()
     with borrowed_model(net):
-        thread.start()
-        assert entered.wait(5)
-    assert not net.training  # the other borrower still runs
-    release.set()
+        net.fc.register_forward_hook(lambda *args: None)
+        net.drop.train()
+        entered.set()
+        assert tried.wait(5)
+        thread.join(0.3)
+        assert thread.is_alive()  # it waits for this borrow to end
+        assert "hooks" not in seen
     thread.join(5)
-    assert seen == [False]
-    assert net.training
+    assert seen == {"hooks": user_hooks, "drop training": False}
+    same_fingerprint(before, fingerprint(net))
+
+
+def test_threads_borrowing_one_model_never_see_each_other(
+    make_bn_net, fingerprint, same_fingerprint
+):
+    net = _mixed_state(make_bn_net())
+    before = fingerprint(net)
+    user_hooks = {name: dict(m._forward_hooks) for name, m in net.named_modules()}
+    problems: list[str] = []
+
+    def work(name: str) -> None:
+        for _ in range(200):
+            with borrowed_model(net):
+                if {n: dict(m._forward_hooks) for n, m in net.named_modules()} != user_hooks:
+                    problems.append(f"{name} saw another borrow's hooks")
+                if any(m.training for m in net.modules()):
+                    problems.append(f"{name} saw a module in train mode")
+                handle = net.fc.register_forward_hook(lambda *args: None)
+                net.drop.train()
+                net.conv.bias.requires_grad_(False)
+                if list(net.fc._forward_hooks)[-1] != handle.id or not net.drop.training:
+                    problems.append(f"{name} lost its own changes")
+                with borrowed_model(net):  # nested in one thread: no wait, one snapshot
+                    assert not net.bn.training
+                net.drop.eval()
+
+    threads = [threading.Thread(target=work, args=(f"thread {i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not problems, problems[:3]
+    same_fingerprint(before, fingerprint(net))
+
+
+def test_borrows_of_different_models_do_not_wait(make_bn_net):
+    first, second = make_bn_net(), make_bn_net()
+    done = threading.Event()
+
+    def other() -> None:
+        with borrowed_model(second):
+            done.set()
+
+    with borrowed_model(first):
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert done.wait(5)
+    thread.join(5)
 
 
 def test_rejects_non_modules():

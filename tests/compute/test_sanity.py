@@ -110,13 +110,19 @@ class DefinedBackwards(nn.Module):
         return self.head(torch.relu(self.body(x))) * self.scale
 
 
-def test_order_is_the_forward_pass_reversed():
+def test_order_is_the_forward_pass_reversed(fingerprint, same_fingerprint):
     model = DefinedBackwards()
     x = torch.rand(2, 3)
+    before = fingerprint(model)
     # the root owns `scale` and is called first: it comes last of the called ones
     assert randomizable_layers(model, x) == ["head", "body", "", "unused"]
+    same_fingerprint(before, fingerprint(model))  # traced with hooks on the borrowed model
     # nothing to run (no input, no declared input_size): reversed named_modules order
     assert randomizable_layers(model) == ["body", "unused", "head", ""]
+    # the pass fails (wrong input size): the same fallback; a malformed input is refused
+    assert randomizable_layers(model, torch.rand(2, 5)) == ["body", "unused", "head", ""]
+    with pytest.raises(ValueError, match="batch dim"):
+        randomizable_layers(model, torch.rand(3))
     steps = sanity_check(model, x, ["saliency"], layers=["body", "head"])
     assert [s.layer for s in steps] == [None, "head", "body"]
 

@@ -26,6 +26,11 @@ def default_layer(model: nn.Module) -> str:
     return names[-1]
 
 
+def _cam_layer(model: nn.Module, layer: str | nn.Module | None, method: str) -> nn.Module:
+    """Return the layer Grad-CAM reads: ``layer`` (checked), by default the last ``nn.Conv2d``."""
+    return check_layer(model, default_layer(model) if layer is None else layer, method)
+
+
 def _layer_map(
     model: nn.Module,
     x: torch.Tensor,
@@ -34,7 +39,7 @@ def _layer_map(
     output: OutputSelector,
 ) -> torch.Tensor:
     """Captum's ``LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)``."""
-    module = check_layer(model, default_layer(model) if layer is None else layer, "grad_cam")
+    module = _cam_layer(model, layer, "grad_cam")
     result = backprop(model, x, check_target(target, len(x)), output, layer=module)
     value, grad = result.layer_value, result.layer_grad
     if value.ndim != x.ndim or value.ndim < 3:
@@ -87,7 +92,7 @@ def guided_grad_cam(
     output: OutputSelector = None,
 ) -> torch.Tensor:
     """Guided backprop times the upsampled Grad-CAM, as ``captum.attr.GuidedGradCam``."""
-    check_layer(model, default_layer(model) if layer is None else layer, "guided_grad_cam")
+    _cam_layer(model, layer, "guided_grad_cam")  # a bad layer fails before the guided pass
     guided = guided_backprop(model, x, target, unsupported=unsupported, output=output)
     cam = _layer_map(model, x, target, layer, output)
     return guided * _upsample(cam, x, interpolate_mode).to(guided.device, guided.dtype)

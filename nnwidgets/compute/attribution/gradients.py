@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from nnwidgets.compute._outputs import OutputSelector
+from nnwidgets.compute._progress import Progress, ShouldStop
 from nnwidgets.compute.attribution._backprop import backprop, model_scores
 from nnwidgets.compute.attribution._checks import Target, check_target, positive_int
 from nnwidgets.compute.occlusion import DEFAULT_MEMORY_BUDGET, Baseline, _one_baseline
@@ -57,6 +58,8 @@ def integrated_gradients(
     internal_batch_size: int | None = None,
     memory_budget: int | None = None,
     output: OutputSelector = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> torch.Tensor:
     """Integrated gradients along the straight path from ``baseline`` to ``x``.
 
@@ -86,6 +89,13 @@ def integrated_gradients(
         Bytes for one chunk when ``internal_batch_size`` is not given.
     output : int, str, callable or None
         Output selector.
+    progress : callable, optional
+        Called as ``progress(steps_done, n_steps)`` after each chunk of path steps.
+    should_stop : callable, optional
+        Checked before each chunk; when it returns True the sum stops there and the
+        result is the integral over the part of the path swept so far (the nodes run
+        from the baseline towards ``x``): zeros if stopped before the first chunk, and
+        no longer summing to the score difference (completeness) once stopped.
 
     Returns
     -------
@@ -113,6 +123,8 @@ def integrated_gradients(
     steps_per_chunk = 1 if internal_batch_size is None else max(1, internal_batch_size // n)
     done = 0
     while done < n_steps:
+        if should_stop is not None and should_stop():
+            break
         chunk = alphas[done : done + steps_per_chunk]
         scaled = torch.cat([baselines + alpha * diff for alpha in chunk])
         result = backprop(model, scaled, targets * len(chunk), output, count_saved=done == 0)
@@ -123,4 +135,6 @@ def integrated_gradients(
             per_step = result.saved_bytes + scaled.numel() * scaled.element_size()
             steps_per_chunk = max(1, budget // max(1, per_step))
         done += len(chunk)
+        if progress is not None:
+            progress(done, n_steps)
     return total * diff

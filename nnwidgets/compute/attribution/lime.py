@@ -20,6 +20,7 @@ from torch import nn
 
 from nnwidgets.compute._guard import borrowed_model, model_device
 from nnwidgets.compute._outputs import OutputSelector, run_model
+from nnwidgets.compute._progress import Progress, ShouldStop
 from nnwidgets.compute.attribution._backprop import model_scores
 from nnwidgets.compute.attribution._checks import Target, check_target, positive_int
 from nnwidgets.compute.attribution.superpixels import superpixels as segment
@@ -108,6 +109,8 @@ def lime(
     batch_size: int | None = None,
     memory_budget: int | None = None,
     output: OutputSelector = None,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
 ) -> torch.Tensor:
     """LIME attribution: each feature's weight in a local linear model of the target score.
 
@@ -143,6 +146,13 @@ def lime(
         Most bytes of perturbed inputs held at once (default 256 MiB).
     output : int, str, callable or None
         Output selector.
+    progress : callable, optional
+        Called as ``progress(done, N * n_samples)`` after each chunk of perturbed inputs
+        (``done`` counts them over all inputs).
+    should_stop : callable, optional
+        Checked before each chunk; when it returns True the input under way gets the
+        linear model fitted to the perturbed inputs scored so far (zeros if none), and
+        the inputs not reached get zeros.
 
     Returns
     -------
@@ -169,6 +179,7 @@ def lime(
         sizer.size = min(sizer.limit, max(sizer.size, FIRST_CHUNK))
     generator = torch.Generator().manual_seed(int(seed))
     result = torch.zeros(x.shape, dtype=torch.float32)
+    stopped = False
     for i, (one, mask, t) in enumerate(zip(x, masks, targets, strict=True)):
         n_features = int(mask.max()) + 1
         samples = perturbations(n_samples, n_features, generator)
@@ -180,6 +191,9 @@ def lime(
         scores, similarity = [], []
         done = 0
         while done < n_samples:
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
             n = min(sizer.size, n_samples - done)
             start = time.perf_counter()
             keep = samples[done : done + n].to(device).bool()[:, where].view(n, *shape)
@@ -189,10 +203,18 @@ def lime(
                 similarity.append(F.cosine_similarity(flat[None], batch.reshape(n, -1).float()))
             sizer.update(n, time.perf_counter() - start)
             done += n
+            if progress is not None:
+                progress(i * n_samples + done, len(x) * n_samples)
+        if done == 0:
+            break
         distance = 1 - torch.cat(similarity).double().cpu()
         weights = torch.exp(-(distance**2) / (2 * float(kernel_width) ** 2)).float()
         model_fit = Lasso(alpha=alpha)
-        model_fit.fit(samples.numpy(), torch.cat(scores).numpy(), sample_weight=weights.numpy())
+        model_fit.fit(
+            samples[:done].numpy(), torch.cat(scores).numpy(), sample_weight=weights.numpy()
+        )
         coefs = torch.from_numpy(np.asarray(model_fit.coef_, dtype=np.float32).reshape(-1))
         result[i] = coefs[mask.expand(shape)]
+        if stopped:
+            break
     return result.to(x.device)

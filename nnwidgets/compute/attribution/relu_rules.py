@@ -25,7 +25,7 @@ are not rectifiers and keep their ordinary gradient, as in Captum.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -162,38 +162,30 @@ def relu_rules(model: nn.Module, rule: str, unsupported: str = "raise") -> Itera
         yield
 
 
-def _ruled_gradient(
-    rule: str,
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target,
-    unsupported: str,
-    output: OutputSelector,
-) -> torch.Tensor:
-    rules = relu_rules(model, rule, unsupported)
-    grad = backprop(model, x, check_target(target, len(x)), output, rules=rules).input_grad
-    return grad.to(x.device)
+def _ruled_method(rule: str, summary: str) -> Callable[..., torch.Tensor]:
+    """Return the attribution method that takes the gradient under ``rule``'s ReLU backward."""
+
+    def method(
+        model: nn.Module,
+        x: torch.Tensor,
+        target: Target = None,
+        *,
+        unsupported: str = "raise",
+        output: OutputSelector = None,
+    ) -> torch.Tensor:
+        rules = relu_rules(model, rule, unsupported)
+        grad = backprop(model, x, check_target(target, len(x)), output, rules=rules).input_grad
+        return grad.to(x.device)
+
+    method.__name__ = method.__qualname__ = rule
+    method.__doc__ = summary
+    return method
 
 
-def deconvnet(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    *,
-    unsupported: str = "raise",
-    output: OutputSelector = None,
-) -> torch.Tensor:
-    """Zeiler & Fergus's deconvnet map, as ``captum.attr.Deconvolution``."""
-    return _ruled_gradient("deconvnet", model, x, target, unsupported, output)
-
-
-def guided_backprop(
-    model: nn.Module,
-    x: torch.Tensor,
-    target: Target = None,
-    *,
-    unsupported: str = "raise",
-    output: OutputSelector = None,
-) -> torch.Tensor:
-    """Springenberg et al.'s guided backpropagation map, as ``captum.attr.GuidedBackprop``."""
-    return _ruled_gradient("guided_backprop", model, x, target, unsupported, output)
+deconvnet = _ruled_method(
+    "deconvnet", "Zeiler & Fergus's deconvnet map, as ``captum.attr.Deconvolution``."
+)
+guided_backprop = _ruled_method(
+    "guided_backprop",
+    "Springenberg et al.'s guided backpropagation map, as ``captum.attr.GuidedBackprop``.",
+)

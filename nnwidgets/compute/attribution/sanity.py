@@ -74,7 +74,6 @@ def _call_order(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> list
     """``names`` in the order their modules are first called by one forward pass on ``x``."""
     modules = dict(model.named_modules())
     order: list[str] = []
-    handles = []
 
     def record(name: str) -> Any:
         def hook(_module: nn.Module, _args: Any) -> None:
@@ -84,13 +83,10 @@ def _call_order(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> list
         return hook
 
     device = model_device(model) or x.device
-    with borrowed_model(model), torch.inference_mode():
-        try:
-            handles = [modules[name].register_forward_pre_hook(record(name)) for name in names]
-            model(x.to(device))
-        finally:
-            for handle in handles:
-                handle.remove()
+    with borrowed_model(model), torch.inference_mode():  # the borrow removes the hooks
+        for name in names:
+            modules[name].register_forward_pre_hook(record(name))
+        model(x.to(device))
     return order
 
 
@@ -118,14 +114,14 @@ def randomizable_layers(model: nn.Module, x: torch.Tensor | None = None) -> list
     """
     model = check_model(model)
     names = _owners(model)
-    if x is None:
-        size = declared_input_size(model)
-        if size is not None:
-            x = torch.zeros((1, input_channels(model), *size))
+    if x is not None:
+        x = check_input(x, [])[:1]
+    elif (size := declared_input_size(model)) is not None:
+        x = torch.zeros((1, input_channels(model), *size))
     called: list[str] = []
     if x is not None:
         try:
-            called = _call_order(model, check_input(x, [])[:1], names)
+            called = _call_order(model, x, names)
         except (RuntimeError, ValueError, TypeError):
             called = []
     rest = [name for name in names if name not in called]
@@ -314,7 +310,8 @@ def sanity_steps(
     Parameters
     ----------
     model : torch.nn.Module
-        The user's model; it is deep-copied and never changed (the copy is re-initialised).
+        The user's model; it is deep-copied (memory for one more model, on its device)
+        and never changed: the copy is re-initialised.
     x : torch.Tensor
         One input with its batch dim, e.g. (1, C, H, W), or a batch.
     methods : sequence of str
@@ -327,7 +324,8 @@ def sanity_steps(
         output end first; default all of them.
     seed : int
         Layer ``k`` (counting from 1, output end first) is re-initialised after seeding
-        with ``seed + k``; the global random state is left as it was.
+        with ``seed + k``; the global random states (CPU and the model's CUDA devices) are
+        left as they were.
     options : dict, optional
         Method name -> that method's options (``METHODS[name].options``), e.g.
         ``{"grad_cam": {"layer": "conv2"}}``.

@@ -7,7 +7,7 @@ import "./attribution.css";
 import { drawScaled, pixelCanvas, rgbToRgba, sizeCanvas } from "./lib/canvas.js";
 import { colorize, createLegend } from "./lib/colormap.js";
 import { fmt, h, labelled, listen } from "./lib/dom.js";
-import { isStatic, kernelOnly, send, setTrait } from "./lib/kernel.js";
+import { isStatic, KERNEL_NOTE, kernelOnly, send, setTrait } from "./lib/kernel.js";
 import { pixelAt } from "./lib/pointer.js";
 import { createStatus } from "./lib/progress.js";
 import { decodeTensor, getTensor } from "./lib/wire.js";
@@ -24,6 +24,8 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {WireTensor} probabilities (K,) float32
  * @property {Record<string, WireTensor>} maps per computed method, (h, w) float32
  * @property {Record<string, string>} option_notes
+ * @property {string[]} layer_choices layers with spatial output
+ * @property {Record<string, string>} method_layers the layer of each method that takes one
  * @property {string[]} pending methods being computed
  * @property {number} dataset_size
  * @property {{layer: string | null, layers: string[], rank_correlation: Record<string, number | null>}[]} sanity
@@ -36,10 +38,11 @@ import { decodeTensor, getTensor } from "./lib/wire.js";
  * @property {number} sanity_step (settable)
  */
 
-const PANEL_SIDE = 220; // CSS pixels of a map's longer side, up to three maps
-const SMALL_PANEL_SIDE = 176; // the same, for four maps or more
+const PANEL_SIDE = 220; // CSS pixels of a map's longest side, when they fit side by side
+const MIN_PANEL_SIDE = 150; // narrower than this, the panels wrap onto a second row
+const PANEL_GAP = 18; // CSS pixels between panels (js/attribution.css)
 const THUMB_SIDE = 60; // CSS pixels of a sanity check map's longer side
-const LEGEND_WIDTH = 176; // CSS pixels of a legend's bar
+const LEGEND_WIDTH = 200; // CSS pixels of a legend's bar, at most
 
 /**
  * The values of a map and how to colour them: symmetric about 0 for signed methods, from 0 for
@@ -65,7 +68,7 @@ function render({ model, el }) {
   /** @type {{row: number, col: number} | null} */
   let hover = null;
   let drawn = 0;
-  /** @type {Map<string, {el: HTMLElement, canvas: HTMLCanvasElement, legend: ReturnType<typeof createLegend>, title: HTMLElement, note: HTMLElement}>} */
+  /** @type {Map<string, {el: HTMLElement, canvas: HTMLCanvasElement, legend: ReturnType<typeof createLegend>, extra: HTMLElement, layerSelect: HTMLSelectElement | null, note: HTMLElement}>} */
   const panels = new Map();
 
   const catalog = () => /** @type {AttributionTraits["catalog"]} */ (model.get("catalog"));
@@ -121,7 +124,7 @@ function render({ model, el }) {
   const sanityBox = h(
     "section",
     { class: "nnw-attr-sanity", "aria-label": "Sanity check" },
-    h("div", { class: "nnw-attr-sanity-title" }, "Sanity check (Adebayo et al., 2018): the layers of a copy of the model re-initialised from the output down, one more per step. A map that explains the model should change; ρ is its Spearman rank correlation with the trained model's map."),
+    h("div", { class: "nnw-attr-sanity-title" }, "Sanity check (Adebayo et al., 2018): the layers of a copy of the model re-initialised from the output down, one more per step. A map that explains the model should change. Each small map is on its own scale; ρ is the Spearman rank correlation of its |values| with the trained model's map. Click one to show its step above."),
     labelled("Step shown above", h("span", { class: "nnw-inline" }, stepInput, stepOut)),
     sanityRows,
   );
@@ -210,7 +213,27 @@ function render({ model, el }) {
       "aria-label": `${info ? `${info.title} map over the image (in grey)` : "The input image"}. Hover a pixel, or use the arrow keys, to read every map's value there; Escape leaves.`,
     });
     const legend = createLegend();
-    const title = h("div", { class: "nnw-attr-panel-title" });
+    const name = h("b", {}, info ? info.title : method === "input" ? "Input" : method);
+    const extra = h("span", { class: "nnw-attr-panel-options" });
+    const layers = /** @type {Record<string, string>} */ (model.get("method_layers"));
+    /** @type {HTMLSelectElement | null} */
+    let layerSelect = null;
+    if (method in layers) {
+      layerSelect = h(
+        "select",
+        { class: "nnw-attr-layer", "aria-label": `Layer of ${info ? info.title : method}`, title: "The layer whose channels are weighted by their mean gradient" },
+        ...model.get("layer_choices").map((/** @type {string} */ layer) => h("option", { value: layer }, layer)),
+      );
+      layerSelect.value = layers[method];
+      if (isStatic()) {
+        layerSelect.disabled = true;
+        layerSelect.title = KERNEL_NOTE;
+        layerSelect.classList.add("nnw-kernel-only");
+      }
+      const picker = layerSelect;
+      picker.addEventListener("change", () => send(model, { type: "layer", method, layer: picker.value }));
+    }
+    const title = h("div", { class: "nnw-attr-panel-title", title: info ? info.summary : "" }, name, layerSelect, extra);
     const note = h("div", { class: "nnw-attr-panel-note", role: "status" });
     const panel = h("figure", { class: "nnw-attr-panel", "data-method": method }, title, canvas, note, legend.el);
     canvas.addEventListener("pointermove", (event) => {
@@ -234,7 +257,7 @@ function render({ model, el }) {
       event.preventDefault();
       event.stopPropagation();
     });
-    return { el: panel, canvas, legend, title, note };
+    return { el: panel, canvas, legend, extra, layerSelect, note };
   }
 
   function layoutPanels() {
@@ -253,9 +276,12 @@ function render({ model, el }) {
 
   function drawPanels() {
     const names = ["input", ...shownMethods()];
-    const side = names.length <= 4 ? PANEL_SIDE : SMALL_PANEL_SIDE;
+    const room = panelBox.clientWidth || root.clientWidth || 4 * (PANEL_SIDE + PANEL_GAP);
+    const fit = Math.floor((room + PANEL_GAP) / names.length) - PANEL_GAP - 4;
+    const side = Math.max(MIN_PANEL_SIDE, Math.min(PANEL_SIDE, fit));
     const [cw, ch] = cssSize(side);
-    panelBox.style.setProperty("--nnw-attr-panel", `${Math.max(cw, LEGEND_WIDTH) + 4}px`);
+    const legendWidth = Math.min(LEGEND_WIDTH, cw);
+    panelBox.style.setProperty("--nnw-attr-panel", `${cw + 4}px`);
     const pending = /** @type {string[]} */ (model.get("pending"));
     const notes = model.get("option_notes") || {};
     const drawnMethods = [];
@@ -268,9 +294,9 @@ function render({ model, el }) {
       ctx.clearRect(0, 0, cw, ch);
       if (name === "input") {
         if (image) drawScaled(ctx, image, 0, 0, cw, ch);
-        panel.title.replaceChildren(h("b", {}, "Input"));
         panel.note.textContent = "shown in grey under the maps";
         panel.legend.el.hidden = true;
+        panel.el.dataset.state = "input";
         if (hover) crosshair(ctx, cw, ch);
         continue;
       }
@@ -280,9 +306,8 @@ function render({ model, el }) {
         drawScaled(ctx, image, 0, 0, cw, ch);
         ctx.filter = "none";
       }
-      const extra = notes[name] ? ` (${notes[name]})` : "";
-      panel.title.replaceChildren(h("b", {}, info ? info.title : name), extra);
-      panel.title.title = info ? info.summary : "";
+      panel.extra.textContent = notes[name] ? ` (${notes[name]})` : "";
+      if (panel.layerSelect) panel.layerSelect.value = model.get("method_layers")[name];
       if (map) {
         const scale = scaleOf(/** @type {Float32Array} */ (map.data), signed);
         const lut = lutFor(signed);
@@ -290,7 +315,7 @@ function render({ model, el }) {
         drawScaled(ctx, pixelCanvas(colorize(map.data, scale.limit, lut, model.get("opacity"), scale.sign), mw, mh), 0, 0, cw, ch);
         const what = info ? info.reduction : "";
         const units = scale.limit > 0 ? what : `${what}: zero everywhere`;
-        panel.legend.update(lut, scale.limit, units, LEGEND_WIDTH, {
+        panel.legend.update(lut, scale.limit, units, legendWidth, {
           sign: scale.sign,
           detail: `values from ${fmt(scale.low)} to ${fmt(scale.high)}${signed ? "; scale symmetric about 0" : ""}`,
         });
@@ -405,9 +430,9 @@ function render({ model, el }) {
           const scale = scaleOf(/** @type {Float32Array} */ (values), signed);
           const thumb = h("canvas", { class: "nnw-attr-thumb" });
           const ctx = sizeCanvas(thumb, tw, th);
-          ctx.fillStyle = "#fff";
-          ctx.fillRect(0, 0, tw, th);
-          drawScaled(ctx, pixelCanvas(colorize(values, scale.limit, lut, 1, scale.sign), mw, mh), 0, 0, tw, th);
+          const rgba = colorize(values, scale.limit, lut, 1, scale.sign);
+          for (let i = 3; i < rgba.length; i += 4) rgba[i] = 255; // the map alone, opaque
+          drawScaled(ctx, pixelCanvas(rgba, mw, mh), 0, 0, tw, th);
           const rho = s > 0 && steps[s] ? steps[s].rank_correlation[name] : null;
           const layer = s === 0 ? "trained" : steps[s] ? steps[s].layer : "";
           const rhoText = s === 0 ? "ρ 1" : typeof rho === "number" ? `ρ ${fmt(rho, 2)}` : "ρ n/a";
@@ -522,6 +547,13 @@ function render({ model, el }) {
 
   loadImage();
   redrawAll();
+  let lastWidth = panelBox.clientWidth;
+  const resized = new ResizeObserver(() => {
+    if (panelBox.clientWidth === lastWidth) return;
+    lastWidth = panelBox.clientWidth;
+    drawPanels();
+  });
+  resized.observe(panelBox);
 
   const redraw = () => {
     drawPanels();
@@ -541,6 +573,7 @@ function render({ model, el }) {
       drawPanels();
     },
     "change:option_notes": drawPanels,
+    "change:method_layers": drawPanels,
     "change:methods": redrawAll,
     "change:opacity": () => {
       syncControls();
@@ -568,6 +601,7 @@ function render({ model, el }) {
   });
 
   return () => {
+    resized.disconnect();
     dispose();
     status.dispose();
   };

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -15,7 +15,7 @@ from traitlets import Dict, List, TraitError, Unicode, observe, validate
 from nnwidgets._image import DisplaySpec, display_size, display_transform, resize, to_rgb8
 from nnwidgets._traits import Float, Int, Tensor, TensorDict
 from nnwidgets.compute import predict
-from nnwidgets.compute._inputs import ImageDataset, check_image, check_model, conv_channels
+from nnwidgets.compute._inputs import check_model, conv_channels
 from nnwidgets.compute._outputs import check_selector
 from nnwidgets.compute.activation_grid import spatial_layers
 from nnwidgets.compute.attribution import METHODS, attribution
@@ -23,6 +23,7 @@ from nnwidgets.compute.attribution.grad_cam import default_layer
 from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
 from nnwidgets.compute.attribution.sanity import SanityStep, randomizable_layers, sanity_steps
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
+from nnwidgets.widgets._image_input import first_input, next_input
 from nnwidgets.widgets._worker import Job, Superseded
 
 DEFAULT_METHODS = ("saliency", "guided_backprop", "grad_cam")
@@ -89,14 +90,19 @@ class AttributionExplorer(NNWidget):
     -----
     The first maps are computed when the explorer is made (so bad options fail there).
     Maps travel as float32 at the image's display size (at most 1024 pixels a side,
-    area-averaged above that); the sanity check's maps at most ``SANITY_SIDE`` a side.
+    area-averaged above that): 200 KB per map for a 224 x 224 image. Every map computed
+    for the current image and target stays in the state, so a saved page switches among
+    them. The sanity check's maps are at most ``SANITY_SIDE`` a side (16 KB per map and
+    step: a ResNet-18 has 41 layers to re-initialise, 2 MB for three methods). Options reach
+    the browser only as the notes in panel titles (``option_notes``), so any option value
+    (tensors too) can be given; Grad-CAM's ``layer`` must be a layer name.
     """
 
     _esm = bundle("attribution.js")
     _css = bundle("attribution.css")
 
     #: Longest side of the sanity check's maps, in pixels (area-averaged above it).
-    SANITY_SIDE = 96
+    SANITY_SIDE = 64
 
     # what the front-end shows (kernel -> browser)
     catalog = List(Dict(), help="Every method: name, title, summary, signed, reduction.").tag(
@@ -114,6 +120,10 @@ class AttributionExplorer(NNWidget):
     option_notes = Dict(help="Per method, its options that differ from the defaults, as text.").tag(
         sync=True
     )
+    layer_choices = List(Unicode(), help="Layers with spatial output (Grad-CAM's choice).").tag(
+        sync=True
+    )
+    method_layers = Dict(help="Layer of each method that takes one (Grad-CAM).").tag(sync=True)
     pending = List(Unicode(), help="Shown methods whose maps are being computed.").tag(sync=True)
     dataset_size = Int(0, help="Images in the dataset (0: none).").tag(sync=True)
     sanity = List(
@@ -151,25 +161,7 @@ class AttributionExplorer(NNWidget):
         self.model = check_model(model)
         channels = conv_channels(model)
         self._output = check_selector(output)
-        self._data = (
-            None if dataset is None else ImageDataset(dataset, "dataset", channels=channels)
-        )
-        if self._data is not None and not self._data.random_access:
-            raise TypeError(
-                "dataset iterates an IterableDataset; the slider picks images by index: pass "
-                "a map-style Dataset (or a DataLoader over one)"
-            )
-        source = "your image" if image is not None else "dataset #0"
-        if image is None:
-            if self._data is None:
-                raise ValueError("image is None and there is no dataset: give an image")
-            image = self._data.sample
-        x = check_image(image, "image", channels=channels).detach().to("cpu", torch.float32)
-        if self._data is not None and tuple(self._data.sample.shape) != tuple(x.shape):
-            raise ValueError(
-                f"dataset images have shape {tuple(self._data.sample.shape)} but image has shape "
-                f"{tuple(x.shape)}: the explorer needs one input size"
-            )
+        x, self._data, source = first_input(image, dataset, channels)
         shown = self._check_methods(methods, "methods")
         self._layers = spatial_layers(model, x, output=self._output)
         all_options = self._check_options(options, x)
@@ -205,6 +197,7 @@ class AttributionExplorer(NNWidget):
                 for m in METHODS.values()
             ],
             image_size=list(x.shape[1:]),
+            layer_choices=self._layers,
             labels=names,
             dataset_size=0 if self._data is None else len(self._data),
             options=all_options,
@@ -213,7 +206,7 @@ class AttributionExplorer(NNWidget):
         )
         self._show_input(x, scores, source)
         for name in shown:  # at once, so that bad options fail here
-            self._store(name, self._attribute(name, self.target))
+            self._store(name, self._attribute(x, name, self.target))
         self._quiet = False
 
     # -- public API ----------------------------------------------------------------------
@@ -229,10 +222,7 @@ class AttributionExplorer(NNWidget):
 
     def set_input(self, image: torch.Tensor, *, wait: bool = True) -> None:
         """Explain ``image`` (of the first input's shape) for its predicted class."""
-        x = check_image(image, "image", channels=self._x.shape[0]).detach().to("cpu", torch.float32)
-        if tuple(x.shape) != tuple(self._x.shape):
-            raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(self._x.shape)}")
-        self._new_input(x, "your image")
+        self._new_input(next_input(image, self._x), "your image")
         if wait:
             self.wait()
 
@@ -263,11 +253,11 @@ class AttributionExplorer(NNWidget):
         methods, target = list(self.methods), self.target
         options = {m: self.options[m] for m in methods}
         x = self._x[None]
-        total = 1 + len(randomizable_layers(self.model, x))
 
         def job(job: Job) -> None:
             finished = False
             try:
+                total = 1 + len(randomizable_layers(self.model, x))
                 steps = sanity_steps(
                     self.model,
                     x,
@@ -281,10 +271,7 @@ class AttributionExplorer(NNWidget):
                     for done, step in enumerate(steps, start=1):
                         label = f"sanity check: step {done} of {total} ({step.layer or 'trained'})"
                         self._report_progress(job, done, total, label, force=True)
-                        small = {
-                            m: resize(pixel_map(a.float().cpu(), m)[0], self._sanity_size)
-                            for m, a in step.maps.items()
-                        }
+                        small = {m: _shown(a, m, self._sanity_size) for m, a in step.maps.items()}
                         with self._lock:
                             if job.stale:
                                 raise Superseded("sanity")
@@ -416,11 +403,13 @@ class AttributionExplorer(NNWidget):
     @observe("options")
     def _options_changed(self, change: dict) -> None:
         old, new = change["old"] or {}, change["new"]
+        self.method_layers = {name: new[name]["layer"] for name in LAYER_METHODS}
         self.option_notes = {
             name: ", ".join(
                 f"{key} {value}" if isinstance(value, str | int | float) else f"{key} given"
                 for key, value in given.items()
                 if not _same(value, METHODS[name].options.get(key))
+                and not (key == "layer" and name in LAYER_METHODS)  # shown by its picker
             )
             for name, given in new.items()
         }
@@ -441,29 +430,52 @@ class AttributionExplorer(NNWidget):
     def _on_sanity(self) -> None:
         self.sanity_check()
 
+    @message("layer", method=str, layer=str)
+    def _on_layer(self, method: str, layer: str) -> None:
+        if method not in LAYER_METHODS:
+            raise ValueError(f"method {method!r} takes no layer; {list(LAYER_METHODS)} do")
+        self.set_options(method, layer=layer, wait=False)
+
     @message("compute")
     def _on_compute(self) -> None:
         self._request()
 
     # -- the maps ------------------------------------------------------------------------
-    def _attribute(self, method: str, target: int) -> torch.Tensor:
+    def _attribute(
+        self,
+        x: torch.Tensor,
+        method: str,
+        target: int,
+        job: Job | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """``method``'s attribution (C, H, W) of ``x``; a job reports progress and can stop it."""
         result = attribution(
             self.model,
-            self._x[None],
+            x[None],
             method,
             target,
             output=self._output,
+            progress=progress,
+            should_stop=None if job is None else (lambda: job.stale),
             **self.options[method],
         )
         return result[0].detach().float().cpu()
 
-    def _view(self, attribution_: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
-        return resize(pixel_map(attribution_[None], method)[0], size)
+    def _map_progress(
+        self, job: Job, done: int, total: int, label: str
+    ) -> Callable[[int, int], None]:
+        """Progress of the map after ``done`` of ``total``, within its chunks."""
+
+        def report(part: int, parts: int) -> None:
+            self._report_progress(job, done * parts + part, total * parts, label)
+
+        return report
 
     def _store(self, method: str, result: torch.Tensor) -> None:
         self._attributions[method] = result
         with self.hold_sync():
-            self.maps = {**self.maps, method: self._view(result, method, self._view_size)}
+            self.maps = {**self.maps, method: _shown(result[None], method, self._view_size)}
             self.pending = [m for m in self.pending if m != method]
             self.computed += 1
 
@@ -519,23 +531,28 @@ class AttributionExplorer(NNWidget):
             target = self.target
             self.pending = missing
 
+            x, total = self._x, len(missing)
+
             def job(job: Job) -> None:
                 for done, method in enumerate(missing):
                     job.checkpoint()
-                    label = f"{done} of {len(missing)} maps ({method})"
-                    self._report_progress(job, done, len(missing), label, force=True)
-                    result = self._attribute(method, target)
+                    label = f"{done} of {total} maps, computing {TITLES[method]}"
+                    self._report_progress(job, done, total, label, force=True)
+                    progress = self._map_progress(job, done, total, label)
+                    result = self._attribute(x, method, target, job, progress)
                     with self._lock:
                         if job.stale:
                             raise Superseded("maps")
                         self._store(method, result)
-                self._report_progress(job, len(missing), len(missing), "maps done", force=True)
+                self._report_progress(job, total, total, f"{total} of {total} maps", force=True)
 
             self._run("maps", job, priority=1)
 
     # -- the input -----------------------------------------------------------------------
     def _new_input(self, x: torch.Tensor, source: str) -> None:
         x = x.detach().to("cpu", torch.float32)
+        self._cancel("maps")  # its chunked maps stop at their next chunk: the model is free
+        self._cancel("sanity")
         scores = predict(self.model, x[None], output=self._output)[0].float().cpu()
         self._quiet = True
         try:
@@ -552,6 +569,11 @@ class AttributionExplorer(NNWidget):
             self.image = to_rgb8(resize(self._display(x), self._view_size))
             self.probabilities = scores.softmax(0)
             self.source = source
+
+
+def _shown(values: torch.Tensor, method: str, size: tuple[int, int]) -> torch.Tensor:
+    """Return the (h, w) map shown for a (1, C, H, W) attribution: its pixel map, resized."""
+    return resize(pixel_map(values.float().cpu(), method)[0], size)
 
 
 def _same(a: Any, b: Any) -> bool:

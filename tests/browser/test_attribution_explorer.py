@@ -37,7 +37,7 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
         pixels = nb.canvas_pixels(panel(nb, method))
         assert pixels["colours"] > 50, f"{method}'s map is drawn over the image"
         assert pixels["width"] == 2 * pixels["css_width"], "HiDPI canvas"
-    legends = nb.widget(f"{ROOT} .nnw-legend").all()
+    legends = nb.widget(f"{ROOT} .nnw-attr-panel[data-state='drawn'] .nnw-legend").all()
     assert len(legends) == 3
     assert "sum over channels of |attribution|" in legends[0].inner_text()
     assert "symmetric about 0" in legends[1].inner_text()
@@ -55,7 +55,8 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
 
     # hover a pixel: every map's value there, the kernel's numbers; a crosshair on each map
     plain = nb.canvas_pixels(panel(nb, "grad_cam"))["hash"]
-    page.mouse.move(*nb.canvas_point(panel(nb, "saliency"), 7 * 220 // 32 + 2, 20 * 220 // 32 + 2))
+    side = nb.canvas_pixels(saliency)["css_width"] / 32  # CSS pixels per image pixel
+    page.mouse.move(*nb.canvas_point(saliency, int(7.5 * side), int(20.5 * side)))
     nb.wait_for_attr(root, "data-hover", "20,7")
     assert nb.canvas_pixels(panel(nb, "grad_cam"))["hash"] != plain, "the crosshair is on every map"
     items = nb.widget(f"{ROOT} .nnw-attr-readout-item").all()
@@ -67,12 +68,27 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     nb.screenshot("hover", show=root)
     page.mouse.move(2, 2)
     nb.wait_for_attr(root, "data-hover", "")
+    saliency.focus()  # the keyboard moves the crosshair too
+    page.keyboard.press("ArrowRight")
+    nb.wait_for_attr(root, "data-hover", "16,17")
+    page.keyboard.press("Escape")
+    nb.wait_for_attr(root, "data-hover", "")
 
     # check a method: its map is computed in the background and added
     nb.widget(f"{ROOT} input.nnw-attr-method[value='integrated_gradients']").check()
     nb.wait_for_attr(root, "data-shown", ",".join([*DEFAULT, "integrated_gradients"]), timeout=30)
     nb.run_code("print(w.methods[-1])", until="integrated_gradients")
     assert nb.canvas_pixels(panel(nb, "integrated_gradients"))["colours"] > 50
+
+    # Grad-CAM's layer picker recomputes its map at that layer
+    cam = nb.canvas_pixels(panel(nb, "grad_cam"))["hash"]
+    nb.widget(
+        f"{ROOT} .nnw-attr-panel[data-method='grad_cam'] select.nnw-attr-layer"
+    ).select_option("conv2")
+    nb.run_code("w.wait(); print(w.method_layers['grad_cam'])", until="conv2")
+    nb.wait_for_attr(
+        root, "data-drawn", lambda _: nb.canvas_pixels(panel(nb, "grad_cam"))["hash"] != cam
+    )
 
     # another target: every map is recomputed for that class
     drawn = nb.canvas_pixels(panel(nb, "guided_backprop"))["hash"]
@@ -93,13 +109,56 @@ def test_maps_hover_opacity_methods_and_target(server, page, browser_log):
     assert f"explaining {label}" in heading
     nb.screenshot("target", show=root)
 
+    # the sanity check: a row of maps per method, one per layer re-initialised, with rho
+    nb.widget(f"{ROOT} button.nnw-attr-sanity-run").click()
+    nb.wait_for_attr(root, "data-sanity-state", "done", timeout=60)
+    steps = int(nb.run_code("print(len(w.sanity))"))
+    assert steps == int(root.get_attribute("data-sanity")) >= 3
+    rows = nb.widget(f"{ROOT} .nnw-attr-sanity-row")
+    assert rows.count() == 4
+    row = nb.widget(f"{ROOT} .nnw-attr-sanity-row[data-method='saliency']")
+    cells = row.locator(".nnw-attr-thumb-cell")
+    assert cells.count() == steps
+    for i in range(1, steps):
+        rho = nb.run_code(f"print(repr(w.sanity[{i}]['rank_correlation']['saliency']))")
+        assert cells.nth(i).get_attribute("data-rho") == ("" if rho == "None" else rho)
+        shown = f"\u03c1 {float(rho):.2f}" if rho != "None" else "\u03c1 n/a"
+        assert shown in cells.nth(i).inner_text()
+    layer = nb.run_code("print(w.sanity[1]['layer'])")
+    assert layer in cells.nth(1).inner_text()
+    assert nb.canvas_pixels(cells.nth(1).locator("canvas"))["colours"] > 10
+    nb.screenshot("sanity", show=nb.widget(f"{ROOT} .nnw-attr-sanity"))
+    # a step in the main view: the maps of the model with the top layers re-initialised
+    trained = nb.canvas_pixels(panel(nb, "saliency"))["hash"]
+    nb.widget(f"{ROOT} input.nnw-attr-step").fill(str(steps - 1))
+    nb.wait_for_attr(root, "data-step", str(steps - 1))
+    nb.run_code("print(w.sanity_step)", until=str(steps - 1))
+    assert nb.canvas_pixels(panel(nb, "saliency"))["hash"] != trained
+    assert "re-initialised" in nb.widget(f"{ROOT} .nnw-attr-banner").inner_text()
+    nb.screenshot("sanity-step", show=root)
+    nb.widget(f"{ROOT} button.nnw-attr-back").click()
+    nb.wait_for_attr(root, "data-step", "0")
+
+    # a bad value from the front-end (a target the model does not have) is shown and undone
+    select = nb.widget(f"{ROOT} select.nnw-target-select")
+    select.evaluate("s => s.append(new Option('class 99', '99'))")
+    select.select_option("99")
+    error = nb.widget(f"{ROOT} .nnw-error-text:has-text('target must be a class index')")
+    error.wait_for(state="visible")
+    assert nb.run_code("print(w.target)") == other
+    nb.wait_for_attr(root, "data-target", other)
+    nb.screenshot("error", show=root)
+    nb.widget(f"{ROOT} .nnw-error-dismiss").click()
+    nb.run_code("print(repr(w.error))", until="''")
     # a malformed message is shown as an error and the kernel goes on
     nb.run_code("w._handle_message(w, {'type': 'compute', 'extra': 1}, [])")
-    error = nb.widget(f"{ROOT} .nnw-error")
-    error.wait_for(state="visible")
-    assert "Rejected a message" in error.inner_text()
-    nb.run_code("w.set_state({'target': 99})")
-    assert "target must be a class index" in nb.widget(f"{ROOT} .nnw-error-text").inner_text()
-    assert nb.run_code("print(w.target)") == other
+    nb.widget(f"{ROOT} .nnw-error-text:has-text('Rejected a message')").wait_for(state="visible")
+    nb.run_code("w.methods = ['saliency']")
+    nb.wait_for_attr(root, "data-shown", "saliency")
+    # the dataset slider picks another image, explained for its own predicted class
+    nb.widget(f"{ROOT} input.nnw-attr-index").fill("5")
+    nb.run_code("w.wait(); print(w.source)", until="dataset #5")
+    assert "for dataset #5" in nb.widget(f"{ROOT} .nnw-heading").inner_text()
+    nb.wait_for_attr(root, "data-shown", "saliency")
     errors = [e for e in browser_log.errors if "reading 'schema'" not in e]
     assert not errors, browser_log.format()

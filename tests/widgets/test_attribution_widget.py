@@ -56,7 +56,9 @@ def test_state_holds_the_maps_of_the_compute_layer(hans, fingerprint, same_finge
     signed = {m["name"]: m["signed"] for m in w.catalog}
     assert not signed["saliency"] and not signed["grad_cam"] and signed["guided_backprop"]
     assert w.options["grad_cam"]["layer"] == "conv3", "the last Conv2d, as the compute's default"
-    assert w.option_notes["grad_cam"] == "layer conv3"
+    assert w.method_layers["grad_cam"] == "conv3" and w.option_notes["grad_cam"] == ""
+    assert w.option_notes["occlusion"] == "window 5, stride 2"
+    assert w.layer_choices[-3:] == ["conv3", "relu3", "pool3"]
     state = w.get_state()
     maps = state["maps"]
     assert set(maps) == set(w.methods) and isinstance(maps["saliency"]["buffer"], memoryview)
@@ -82,7 +84,8 @@ def test_a_checked_method_is_computed_in_the_background(explorer, hans):
     explorer.methods = [*explorer.methods, "integrated_gradients", "lime"]
     explorer.wait()
     assert explorer.pending == [] and not explorer.busy and explorer.error == ""
-    assert "0 of 2 maps (integrated_gradients)" in progress and "1 of 2 maps (lime)" in progress
+    assert "0 of 2 maps, computing Integrated gradients" in progress
+    assert "1 of 2 maps, computing LIME" in progress and "2 of 2 maps" in progress
     for method in ("integrated_gradients", "lime"):
         torch.testing.assert_close(
             explorer.maps[method], expected_map(hans.model, hans.images[0], method, explorer.target)
@@ -111,12 +114,21 @@ def test_target_dataset_and_options_recompute(explorer, hans):
     )
     cam = explorer.maps["grad_cam"]
     explorer.set_options("grad_cam", layer="conv2")
-    assert explorer.option_notes["grad_cam"] == "layer conv2"
+    assert explorer.method_layers["grad_cam"] == "conv2"
     assert not torch.equal(explorer.maps["grad_cam"], cam)
     torch.testing.assert_close(
         explorer.maps["grad_cam"],
         expected_map(hans.model, hans.images[4], "grad_cam", predicted, layer="conv2"),
     )
+    send(explorer, type="layer", method="guided_grad_cam", layer="conv1")
+    explorer.wait()
+    assert explorer.method_layers == {"grad_cam": "conv2", "guided_grad_cam": "conv1"}
+    assert explorer.error == ""
+    send(explorer, type="layer", method="saliency", layer="conv1")
+    assert "method 'saliency' takes no layer" in explorer.error
+    send(explorer, type="layer", method="grad_cam", layer="fc1")
+    assert "layer with spatial output" in explorer.error
+    assert explorer.method_layers["grad_cam"] == "conv2"
     with pytest.raises(ValueError, match="layer with spatial output"):
         explorer.set_options("grad_cam", layer="fc1")
     with pytest.raises(TypeError, match="has no option 'steps'"):
@@ -321,4 +333,38 @@ def test_a_new_target_supersedes_a_running_sanity_check(hans, monkeypatch):
     w.stop()
     w.wait()
     assert w.sanity_state == "stopped" and w.error == ""
+    w.close()
+
+
+def test_a_superseded_chunked_map_stops_at_its_next_chunk(hans, monkeypatch):
+    options = {"lime": {"n_samples": 400, "batch_size": 8}}
+    w = nw.AttributionExplorer(hans.model, hans.images[0], methods=["saliency"], options=options)
+    first_chunk, go_on = threading.Event(), threading.Event()
+    seen = []
+    real = module.attribution
+
+    def watched(model, x, method, target, *, progress=None, **rest):
+        def report(done, total):
+            seen.append((target, done, total))
+            if not first_chunk.is_set():
+                first_chunk.set()
+                go_on.wait(10)
+            progress(done, total)
+
+        return real(model, x, method, target, progress=report, **rest)
+
+    monkeypatch.setattr(module, "attribution", watched)
+    w.methods = ["saliency", "lime"]
+    assert first_chunk.wait(10)
+    first = seen[0][0]
+    w.target = (first + 1) % 3
+    go_on.set()
+    w.wait()
+    chunks = [done for target, done, _ in seen if target == first]
+    assert max(chunks) < 400, "the stale LIME stopped before its last sample"
+    assert sorted(w.maps) == ["lime", "saliency"] and w.error == ""
+    torch.testing.assert_close(
+        w.maps["lime"],
+        expected_map(hans.model, hans.images[0], "lime", w.target, **options["lime"]),
+    )
     w.close()

@@ -81,7 +81,8 @@ def canvas_colours(locator) -> int:
 def check_kernel_only_controls(page) -> None:
     controls = page.locator(".nnw .nnw-kernel-only")
     assert controls.count() > 0
-    assert all(controls.nth(i).is_disabled() for i in range(controls.count()))
+    for control in controls.all():  # form controls are disabled, others (a drawing pad) inert
+        assert control.is_disabled() or control.get_attribute("inert") is not None
     notes = page.locator(".nnw .nnw-static-note")
     assert "need a running kernel" in notes.first.inner_text()
     assert controls.first.get_attribute("title") == "needs a running kernel"
@@ -122,6 +123,23 @@ def interact(page, stem: str) -> None:
         page.wait_for_function("r => r.dataset.view === 'unit:1:0'", arg=root.element_handle())
         page.mouse.move(2, 2)
         page.wait_for_function("r => r.dataset.view === 'output'", arg=root.element_handle())
+    elif stem.startswith("04"):
+        root = page.locator(".nnw-activations").first
+        grid = root.locator("canvas.nnw-act-grid")
+        view = root.locator("canvas.nnw-act-input")
+        plain = canvas_colours(view)
+        side = int(grid.get_attribute("data-side"))
+        grid.hover(position={"x": side * 2.5, "y": side // 2})  # the third tile
+        page.wait_for_function("r => r.dataset.shown === '2'", arg=root.element_handle())
+        assert canvas_colours(view) != plain, "a hovered tile's map covers the input"
+        page.mouse.move(2, 2)
+        attribution = page.locator(".nnw-attribution").first
+        shown = attribution.get_attribute("data-shown").split(",")
+        attribution.locator(f"input.nnw-attr-method[value='{shown[0]}']").uncheck()
+        page.wait_for_function(
+            "([r, s]) => r.dataset.shown === s",
+            arg=[attribution.element_handle(), ",".join(shown[1:])],
+        )
 
 
 @pytest.mark.parametrize("scheme", ["http", "file"])
@@ -133,7 +151,8 @@ def test_exported_page_works_offline(site, page, notebook, scheme):
     outside, failed = open_offline(page, url)
     roots = page.locator(".nnw")
     for i in range(roots.count()):
-        for canvas in roots.nth(i).locator("canvas.nnw-canvas").all():
+        # every widget's canvas is drawn, but for those that take input from the kernel
+        for canvas in roots.nth(i).locator("canvas.nnw-canvas:not(.nnw-kernel-only)").all():
             assert canvas_colours(canvas) > 10, "every widget's canvas is drawn"
     check_kernel_only_controls(page)
     interact(page, notebook.stem)

@@ -56,11 +56,12 @@ function render({ model, el }) {
     role: "img",
     "aria-label": "The input. Click a position to rank the channels by their activation there.",
   });
-  const padBox = createPad(w, () => model.get("image_size"), (drawing) => {
+  const pad = createPad(w, () => model.get("image_size"), (drawing) => {
     sent += 1;
     root.dataset.sent = String(sent);
     w.set("drawing", drawing);
-  }).el;
+  });
+  const padBox = pad.el;
   const indexInput = w.kernelOnly(h("input", { type: "range", min: "0", step: "1", class: "nnw-act-index" }));
   const indexOut = h("output", { class: "nnw-value" });
   const indexBox = labelled("Dataset image", h("span", { class: "nnw-inline" }, indexInput, indexOut));
@@ -351,8 +352,10 @@ function render({ model, el }) {
   loadImage();
   loadTiles();
   redrawAll();
+  pad.show(getTensor(model, "drawing"));
 
   w.observe({
+    "change:drawing": () => pad.show(getTensor(model, "drawing")),
     "change:image": () => {
       loadImage();
       drawView();

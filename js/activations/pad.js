@@ -4,13 +4,14 @@
 import { drawScaled, pixelCanvas, sizeCanvas } from "../lib/canvas.js";
 import { h } from "../lib/dom.js";
 /** @import { Widget } from "../lib/widget.js" */
-/** @import { WireTensor } from "../lib/types.js" */
+/** @import { Tensor, WireTensor } from "../lib/types.js" */
 
 const PAD_SIDE = 160; // CSS pixels of the drawing pad's longer side
 const SEND_MS = 50; // at most one drawing sent per this many milliseconds
 
 /**
- * The pad (kernel-only) and its "Clear pad" button in `el`; `onDrawing` gets the drawing,
+ * The pad (kernel-only) and its "Clear pad" button in `el`, and `show` for a drawing the
+ * kernel set; `onDrawing` gets the drawing,
  * (height, width) uint8 codes (0 background, 255 ink), as a wire tensor.
  * @param {Widget} w the shell: the pad's listeners and timer go with its cleanup
  * @param {() => number[]} inputSize [height, width] of the model input
@@ -99,6 +100,17 @@ export function createPad(w, inputSize, onDrawing) {
     draw();
     scheduleSend();
   });
+  /**
+   * Show a drawing set by the kernel (a notebook cell, a saved page); ignored while drawing.
+   * @param {Tensor | null} drawing (height, width) uint8 codes
+   */
+  function show(drawing) {
+    const [height, width] = inputSize();
+    if (!drawing || last !== null || timer !== null || drawing.data.length !== height * width) return;
+    ink = Float32Array.from(drawing.data, (v) => v / 255);
+    draw();
+  }
+
   draw();
-  return { el };
+  return { el, show };
 }

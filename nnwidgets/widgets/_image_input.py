@@ -56,3 +56,10 @@ def next_input(image: Any, like: torch.Tensor) -> torch.Tensor:
     if tuple(x.shape) != tuple(like.shape):
         raise ValueError(f"image has shape {tuple(x.shape)}, expected {tuple(like.shape)}")
     return x
+
+
+def dataset_input(data: ImageDataset | None, index: int) -> tuple[torch.Tensor, str]:
+    """Return the dataset's image at ``index`` and its source; an error without a dataset."""
+    if data is None:
+        raise ValueError("this explorer has no dataset to pick an image from")
+    return data[index], f"dataset #{index}"

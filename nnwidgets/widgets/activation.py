@@ -20,7 +20,7 @@ from nnwidgets.compute.activation_grid import (
     spatial_layers,
 )
 from nnwidgets.widgets._base import NNWidget, bundle, listed, message
-from nnwidgets.widgets._image_input import first_input, next_input
+from nnwidgets.widgets._image_input import dataset_input, first_input, next_input
 from nnwidgets.widgets._worker import Job
 
 #: scaling's choices (SCALINGS), with the labels the front-end shows.
@@ -259,9 +259,7 @@ class ActivationExplorer(NNWidget):
 
     @observe("index")
     def _index_changed(self, change: dict) -> None:
-        if self._data is None:
-            raise ValueError("this explorer has no dataset to pick an image from")
-        self._compute(self._data[change["new"]], f"dataset #{change['new']}")
+        self._compute(*dataset_input(self._data, change["new"]))
 
     @observe("drawing")
     def _drawing_changed(self, change: dict) -> None:

@@ -23,7 +23,7 @@ from nnwidgets.compute.attribution.grad_cam import default_layer
 from nnwidgets.compute.attribution.pixel_maps import NON_NEGATIVE, pixel_map, reduction
 from nnwidgets.compute.attribution.sanity import SanityStep, randomizable_layers, sanity_steps
 from nnwidgets.widgets._base import NNWidget, bundle, in_range, message
-from nnwidgets.widgets._image_input import first_input, next_input
+from nnwidgets.widgets._image_input import dataset_input, first_input, next_input
 from nnwidgets.widgets._worker import Job, Superseded
 
 DEFAULT_METHODS = ("saliency", "guided_backprop", "grad_cam")
@@ -421,9 +421,7 @@ class AttributionExplorer(NNWidget):
 
     @observe("index")
     def _index_changed(self, change: dict) -> None:
-        if self._data is None:
-            raise ValueError("this explorer has no dataset to pick an image from")
-        self._new_input(self._data[change["new"]], f"dataset #{change['new']}")
+        self._new_input(*dataset_input(self._data, change["new"]))
 
     # -- front-end messages --------------------------------------------------------------
     @message("sanity")

@@ -1,4 +1,7 @@
-"""AttributionExplorer: attribution methods side by side on one image, with a sanity check."""
+"""AttributionExplorer: attribution methods side by side on one image, with a sanity check.
+
+One module: one widget class (traits, checks, jobs, payloads); compute/attribution/ computes.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Model-randomization sanity check of attribution maps (Adebayo et al., 2018).
 
+One module: the layer order, the re-initialisation and the correlation serve only this check.
+
 "Sanity Checks for Saliency Maps" asks whether a method's map depends on what the model
 learned: re-initialise the model's layers one by one, from the output end down and
 cumulatively ("cascading randomization"), and watch the maps. A method whose map barely
